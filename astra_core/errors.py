@@ -1,0 +1,46 @@
+"""Errors the user sees. Each one names the file, record or plugin at fault."""
+
+from __future__ import annotations
+
+
+class AstraError(Exception):
+    """Base of every error ASTRA raises on purpose; the CLI prints it without a traceback."""
+
+
+class PluginError(AstraError):
+    """A plugin could not be loaded, failed validation or clashed with another plugin."""
+
+    def __init__(self, plugin: str, distribution: str | None, cause: str) -> None:
+        self.plugin = plugin
+        self.distribution = distribution
+        self.cause = cause
+        dist = f" (distribution {distribution})" if distribution else ""
+        super().__init__(f"plugin {plugin!r}{dist}: {cause}")
+
+
+class ConfigError(AstraError):
+    """The run config is wrong; the message carries the file and the key's dotted path."""
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ""
+        if path and key:
+            where = f"{path}: [{key}] "
+        elif path:
+            where = f"{path}: "
+        elif key:
+            where = f"[{key}] "
+        super().__init__(f"{where}{message}")
+
+
+class UnknownComponentError(ConfigError):
+    """A config names a component that no plugin registered."""
+
+
+class RecordError(AstraError):
+    """A record could not be read or does not satisfy its contract."""
+
+
+class StoreError(AstraError):
+    """A dataset on disk is damaged in a way resume cannot repair."""

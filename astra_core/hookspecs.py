@@ -1,0 +1,163 @@
+"""Every hook ASTRA calls, grouped by phase.
+
+A plugin is a module (or an object) with functions named like these hooks, marked with
+``@astra_core.hookimpl``. It may implement any subset, and may take any subset of a hook's
+arguments (pluggy matches them by name). Unmarked functions whose name starts with ``astra_`` are
+treated as hook implementations too, so a misspelt hook is an error at start-up, not silence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from astra_core.markers import hookspec
+
+if TYPE_CHECKING:
+    import argparse
+
+    from astra_core.config import RunConfig
+    from astra_core.context import StageContext
+    from astra_core.registry import Registrar
+    from astra_core.report import StageSummary
+
+# ---------------------------------------------------------------------------------------------
+# Registration: fired once per plugin while plugins are loaded, before any config is read.
+# Each receives a ``registry`` bound to the calling plugin; ``registry.add(name, factory,
+# options=OptionsClass, description=...)`` makes a component selectable by ``name`` in a config.
+# A factory is called as ``factory(options, builder)`` and returns an object that satisfies the
+# kind's Protocol in ``astra_core.protocols``. A name registered twice is an error naming both
+# plugins. Return value: ignored.
+
+
+@hookspec
+def astra_register_tool_graph_sources(registry: Registrar) -> None:
+    """Register tool-graph sources: components whose ``load(ctx)`` yields one ``ToolGraph`` per
+    tool server (from a catalog file, live MCP servers, ...). Used by ``synth-trajectories``."""
+
+
+@hookspec
+def astra_register_trajectory_samplers(registry: Registrar) -> None:
+    """Register trajectory samplers: components whose ``sample(graph, ctx)`` turns one server's
+    tool graph into SFT ``Trajectory`` records. Used by ``synth-trajectories``."""
+
+
+@hookspec
+def astra_register_environment_generators(registry: Registrar) -> None:
+    """Register environment generators: components whose ``generate(ctx)`` yields verified
+    ``Arena`` records (RL environments). Used by ``synth-arenas``."""
+
+
+@hookspec
+def astra_register_verifiers(registry: Registrar) -> None:
+    """Register verifiers: components whose ``score(arena, calls)`` returns a ``Reward`` computed
+    by rules. Used by RL training and eval."""
+
+
+@hookspec
+def astra_register_rl_algorithms(registry: Registrar) -> None:
+    """Register RL algorithms: components with ``advantages(rewards)`` and
+    ``policy_loss(logprobs, old_logprobs, advantages, mask)``. Used by ``train-rl``."""
+
+
+@hookspec
+def astra_register_llm_backends(registry: Registrar) -> None:
+    """Register LLM backends: components with ``chat(messages, tools=..., **sampling)`` returning
+    a ``ChatResponse``. Built by other components through ``builder.build("llm_backend", ...)``."""
+
+
+@hookspec
+def astra_register_tool_executors(registry: Registrar) -> None:
+    """Register tool executors: components with ``call(server, call)`` returning a
+    ``ToolCallResult`` (live MCP call, Python implementation, LLM emulator)."""
+
+
+@hookspec
+def astra_register_sandboxes(registry: Registrar) -> None:
+    """Register sandboxes: components with ``run(code, timeout_s=...)`` returning a
+    ``SandboxResult``. Everything untrusted runs in one."""
+
+
+@hookspec
+def astra_register_tool_call_parsers(registry: Registrar) -> None:
+    """Register tool-call parsers: components with ``parse(text)`` returning a ``ParsedTurn`` and
+    ``format(calls)`` returning text in the same format."""
+
+
+@hookspec
+def astra_register_trackers(registry: Registrar) -> None:
+    """Register trackers: components with ``log(metrics, step)`` and ``close()``."""
+
+
+@hookspec
+def astra_register_trainers(registry: Registrar) -> None:
+    """Register trainers: components with ``run(ctx)`` returning a dict of metrics. The
+    ``train-sft``, ``train-rl`` and ``eval`` stages each run the trainer their section names."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: fired once when the ``astra`` parser is built.
+
+
+@hookspec
+def astra_add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add sub-commands to ``astra``. Call ``subparsers.add_parser(...)`` and give the parser a
+    ``func`` default: ``parser.set_defaults(func=callable)``; the callable receives the parsed
+    ``argparse.Namespace`` and returns an exit status. Return value: ignored."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and stages: fired by ``astra_core.run`` and by every stage run alone.
+
+
+@hookspec
+def astra_run_start(config: RunConfig, out_dir: str) -> None:
+    """Fired before the first stage of ``astra run``. Return value: ignored."""
+
+
+@hookspec
+def astra_run_end(config: RunConfig, out_dir: str, summaries: list[StageSummary]) -> None:
+    """Fired after the last stage of ``astra run``, after ``report.json`` is written, with one
+    summary per stage that ran. Return value: ignored."""
+
+
+@hookspec
+def astra_stage_start(stage: str, ctx: StageContext) -> None:
+    """Fired when a stage starts (also when it resumes), before it produces anything.
+    Return value: ignored."""
+
+
+@hookspec
+def astra_stage_end(stage: str, ctx: StageContext, summary: StageSummary) -> None:
+    """Fired when a stage has finished and its manifest is written. Return value: ignored."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: fired for every record a synthesis stage produces.
+
+
+@hookspec(firstresult=True)
+def astra_filter_record(stage: str, record: Any) -> str | None:
+    """Decide whether a record (``Trajectory``, ``Arena``) is kept. Return a reason string to
+    drop it, or ``None`` to keep it; the first reason returned wins and is counted in the stage
+    manifest."""
+
+
+@hookspec
+def astra_record_kept(stage: str, record: Any) -> None:
+    """Fired after a record was written to the stage's dataset. Return value: ignored."""
+
+
+@hookspec
+def astra_record_dropped(stage: str, record_id: str, reason: str) -> None:
+    """Fired when a record was dropped (by a component or by ``astra_filter_record``), with the
+    reason counted in the manifest. Return value: ignored."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: fired by trainers.
+
+
+@hookspec
+def astra_train_step_end(stage: str, step: int, metrics: dict[str, float]) -> None:
+    """Fired after every optimizer step of a trainer, with that step's metrics (loss, reward and
+    its parts, throughput, ...). Return value: ignored."""

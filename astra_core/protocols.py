@@ -1,0 +1,196 @@
+"""What a component of each kind must provide.
+
+A plugin registers named *factories*; what a factory returns must satisfy the Protocol of its
+kind, checked when the component is built (an error names the plugin that registered it). The
+five stage kinds of the mission come first, then the supporting kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from astra_core.records import (
+    Arena,
+    JSONDict,
+    Reward,
+    ToolCall,
+    ToolCallResult,
+    ToolGraph,
+    ToolServer,
+    Trajectory,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from astra_core.context import StageContext
+
+# --- stage kinds ------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ToolGraphSource(Protocol):
+    """Yields one tool-call graph per tool server (a catalog file, live MCP servers, ...).
+
+    Servers that fail the source's filters are reported with ``ctx.drop(reason, ...)``.
+    """
+
+    def load(self, ctx: StageContext) -> Iterable[ToolGraph]: ...
+
+
+@runtime_checkable
+class TrajectorySampler(Protocol):
+    """Turns one server's tool graph into SFT trajectories (chains, tasks, rollouts, judging).
+
+    It may yield trajectories with ``status="failed"``; the stage drops them with their reason.
+    """
+
+    def sample(self, graph: ToolGraph, ctx: StageContext) -> Iterable[Trajectory]: ...
+
+
+@runtime_checkable
+class EnvironmentGenerator(Protocol):
+    """Yields verified arenas (RL environments). Failed candidates go to ``ctx.drop``."""
+
+    def generate(self, ctx: StageContext) -> Iterable[Arena]: ...
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Scores what an agent did in an arena, by rules: the RL reward."""
+
+    def score(self, arena: Arena, calls: Sequence[ToolCallResult]) -> Reward: ...
+
+
+@runtime_checkable
+class RLAlgorithm(Protocol):
+    """Advantages from grouped rewards and the policy loss on a batch of sampled tokens.
+
+    ``rewards`` has shape ``(groups, group_size)``; the tensors of ``policy_loss`` have shape
+    ``(batch, tokens)`` with ``mask`` 1 on the tokens the policy sampled.
+    """
+
+    def advantages(self, rewards: torch.Tensor) -> torch.Tensor: ...
+
+    def policy_loss(
+        self,
+        logprobs: torch.Tensor,
+        old_logprobs: torch.Tensor,
+        advantages: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+# --- supporting kinds -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ChatResponse:
+    """What an LLM backend returns: an OpenAI assistant message, plus token data when known."""
+
+    message: JSONDict
+    finish_reason: str = "stop"
+    usage: dict[str, int] = attrs.Factory(dict)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """Chat completion with optional tools (OpenAI-compatible server, local model, ...)."""
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        **sampling: Any,
+    ) -> ChatResponse: ...
+
+
+@runtime_checkable
+class ToolExecutor(Protocol):
+    """Answers a tool call on a server: for real (MCP, Python) or emulated."""
+
+    def call(self, server: ToolServer, call: ToolCall) -> ToolCallResult: ...
+
+
+@attrs.frozen
+class SandboxResult:
+    """What came back from running code in a sandbox; ``limit`` names a limit that was hit."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    limit: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.limit is None
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """Runs untrusted Python (synthesized tools, model output) isolated from the host."""
+
+    def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult: ...
+
+
+@attrs.frozen
+class ParsedTurn:
+    """An assistant turn split into text and tool calls; ``errors`` holds malformed calls."""
+
+    content: str
+    calls: tuple[ToolCall, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ToolCallParser(Protocol):
+    """Reads tool calls out of generated text and writes them back in the same format."""
+
+    def parse(self, text: str) -> ParsedTurn: ...
+
+    def format(self, calls: Sequence[ToolCall]) -> str: ...
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Receives metrics (training steps, stage summaries)."""
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """Runs a training or evaluation stage (``train-sft``, ``train-rl``, ``eval``) and returns
+    its metrics; writes checkpoints and metrics under ``ctx.out_dir``."""
+
+    def run(self, ctx: StageContext) -> Mapping[str, Any]: ...
+
+
+# The kind names used in configs, in ``astra plugins --json`` and in registration hooks.
+KIND_PROTOCOLS: dict[str, type] = {
+    "tool_graph_source": ToolGraphSource,
+    "trajectory_sampler": TrajectorySampler,
+    "environment_generator": EnvironmentGenerator,
+    "verifier": Verifier,
+    "rl_algorithm": RLAlgorithm,
+    "llm_backend": LLMBackend,
+    "tool_executor": ToolExecutor,
+    "sandbox": Sandbox,
+    "tool_call_parser": ToolCallParser,
+    "tracker": Tracker,
+    "trainer": Trainer,
+}
+STAGE_KINDS = (
+    "tool_graph_source",
+    "trajectory_sampler",
+    "environment_generator",
+    "verifier",
+    "rl_algorithm",
+)

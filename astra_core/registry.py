@@ -1,0 +1,183 @@
+"""Named components per kind, who registered them, and how to build them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from astra_core.errors import ConfigError, PluginError, UnknownComponentError
+from astra_core.options import ComponentSpec, structure_options
+from astra_core.protocols import KIND_PROTOCOLS
+
+Factory = Callable[[Any, "ComponentBuilder"], Any]
+
+
+@attrs.frozen
+class ComponentInfo:
+    """A registered component: ``factory(options, builder)`` makes it; ``options`` is the attrs
+    class of its options, or ``None`` when it takes none."""
+
+    kind: str
+    name: str
+    factory: Factory
+    options: type | None
+    plugin: str
+    distribution: str | None
+    description: str = ""
+
+
+class ComponentRegistry:
+    """Every component all plugins registered, by kind then name."""
+
+    def __init__(self, kinds: Mapping[str, type] | None = None) -> None:
+        self.kinds: dict[str, type | None] = dict(kinds or KIND_PROTOCOLS)
+        self._by_kind: dict[str, dict[str, ComponentInfo]] = {k: {} for k in self.kinds}
+
+    def add(self, info: ComponentInfo) -> None:
+        if info.kind not in self._by_kind:
+            raise PluginError(
+                info.plugin, info.distribution, f"registers a component of unknown kind {info.kind!r}"
+            )
+        taken = self._by_kind[info.kind].get(info.name)
+        if taken is not None:
+            raise PluginError(
+                info.plugin,
+                info.distribution,
+                f"registers {info.kind} {info.name!r}, a name already registered by plugin "
+                f"{taken.plugin!r}"
+                + (f" (distribution {taken.distribution})" if taken.distribution else ""),
+            )
+        self._by_kind[info.kind][info.name] = info
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind.get(kind, {}))
+
+    def get(self, kind: str, name: str, *, key: str | None = None, file: str | None = None) -> ComponentInfo:
+        try:
+            return self._by_kind[kind][name]
+        except KeyError:
+            available = ", ".join(self.names(kind)) or "none: is the plugin that provides it installed?"
+            raise UnknownComponentError(
+                f"unknown {kind} {name!r}; available: {available}", path=file, key=key
+            ) from None
+
+    def all(self) -> list[ComponentInfo]:
+        return [info for kind in self._by_kind.values() for info in kind.values()]
+
+    def provided_by(self, plugin: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for info in self.all():
+            if info.plugin == plugin:
+                out.setdefault(info.kind, []).append(info.name)
+        return {k: sorted(v) for k, v in out.items()}
+
+    def resolve(self, kind: str, spec: ComponentSpec, *, key: str, file: str | None = None) -> ComponentSpec:
+        """Check a spec against the registry: the name exists and its options validate."""
+        info = self.get(kind, spec.name, key=key, file=file)
+        if info.options is None:
+            if isinstance(spec.options, Mapping) and spec.options:
+                raise ConfigError(
+                    f"{kind} {spec.name!r} takes no options, got {', '.join(spec.options)}",
+                    path=file,
+                    key=key,
+                )
+            return ComponentSpec(spec.name, None)
+        if attrs.has(type(spec.options)) and isinstance(spec.options, info.options):
+            return spec
+        options = structure_options(
+            info.options,
+            spec.options,
+            key=key,
+            file=file,
+            resolve_component=lambda k, s, sub: self.resolve(k, s, key=sub, file=file),
+        )
+        return ComponentSpec(spec.name, options)
+
+
+class Registrar:
+    """What a registration hook receives: ``registry.add(...)`` on behalf of one plugin."""
+
+    def __init__(
+        self, registry: ComponentRegistry, kind: str, plugin: str, distribution: str | None
+    ) -> None:
+        self._registry = registry
+        self.kind = kind
+        self.plugin = plugin
+        self.distribution = distribution
+
+    def add(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        options: type | None = None,
+        description: str = "",
+    ) -> None:
+        """Make ``factory`` selectable as ``name``. ``options`` is an attrs class (or None)."""
+        if not callable(factory):
+            raise PluginError(self.plugin, self.distribution, f"factory for {name!r} is not callable")
+        if options is not None and not attrs.has(options):
+            raise PluginError(
+                self.plugin,
+                self.distribution,
+                f"options of {self.kind} {name!r} must be an attrs class, got {options!r}",
+            )
+        if not description and factory.__doc__:
+            description = factory.__doc__.strip().splitlines()[0]
+        self._registry.add(
+            ComponentInfo(self.kind, name, factory, options, self.plugin, self.distribution, description)
+        )
+
+
+class ComponentBuilder:
+    """Builds components from specs. Factories receive it to build the components they use
+    (e.g. a sampler building its ``llm_backend``), and read the run's ``seed`` and ``workdir``."""
+
+    def __init__(
+        self,
+        registry: ComponentRegistry,
+        *,
+        seed: int = 0,
+        workdir: str | Path = ".",
+        hook: Any = None,
+        file: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.seed = seed
+        self.workdir = Path(workdir)
+        self.hook = hook
+        self.file = file
+
+    def rng(self, salt: str = "") -> random.Random:
+        """A random generator seeded from the run seed and ``salt``: reproducible per use."""
+        return random.Random(f"{self.seed}:{salt}")
+
+    def build(self, kind: str, spec: ComponentSpec | str, *, key: str | None = None) -> Any:
+        if isinstance(spec, str):
+            spec = ComponentSpec(spec)
+        resolved = self.registry.resolve(kind, spec, key=key or kind, file=self.file)
+        info = self.registry.get(kind, resolved.name)
+        try:
+            product = info.factory(resolved.options, self)
+        except (ConfigError, PluginError):
+            raise
+        except Exception as exc:
+            raise PluginError(
+                info.plugin, info.distribution, f"building {kind} {info.name!r} failed: {exc}"
+            ) from exc
+        protocol = self.registry.kinds.get(kind)
+        if protocol is not None and not isinstance(product, protocol):
+            missing = [
+                m for m in getattr(protocol, "__protocol_attrs__", ()) if not hasattr(product, m)
+            ]
+            raise PluginError(
+                info.plugin,
+                info.distribution,
+                f"{kind} {info.name!r} built a {type(product).__name__} that does not satisfy "
+                f"{protocol.__name__}" + (f" (missing {', '.join(sorted(missing))})" if missing else ""),
+            )
+        return product

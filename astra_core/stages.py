@@ -1,0 +1,133 @@
+"""The stages of a run. Each stage object works alone from Python::
+
+    stage = SynthArenasStage(config.stages["synth-arenas"])
+    summary = run_stage(stage, config, plugins, out_dir)
+
+Synthesis stages compose the components their section names (source -> sampler, generator) and
+write records through the store; training stages hand the whole stage to a ``trainer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from astra_core.config import (
+    EvalSection,
+    SynthArenasSection,
+    SynthTrajectoriesSection,
+    TrainSection,
+)
+from astra_core.context import StageContext
+from astra_core.records import Arena, Record, Trajectory
+from astra_core.store import RecordStore
+
+
+class Stage:
+    """Base of the stages. ``record_cls`` is the record a synthesis stage writes (or ``None``)."""
+
+    name: ClassVar[str] = ""
+    record_cls: ClassVar[type[Record] | None] = None
+
+    def __init__(self, section: Any) -> None:
+        self.section = section
+
+    @property
+    def shard_size(self) -> int:
+        return int(getattr(self.section, "shard_size", 1000))
+
+    def open_store(self, ctx_dir: Any) -> RecordStore | None:
+        if self.record_cls is None:
+            return None
+        return RecordStore(ctx_dir, self.record_cls, shard_size=self.shard_size).open()
+
+    def execute(self, ctx: StageContext) -> Mapping[str, Any]:
+        """Do the stage's work; return metrics for the summary."""
+        raise NotImplementedError
+
+    # Shared by synthesis stages: filter, write, fire hooks, honour ``limit``.
+    def emit(self, ctx: StageContext, records: Iterable[Record]) -> None:
+        assert ctx.store is not None
+        limit = getattr(self.section, "limit", None)
+        for record in records:
+            if limit is not None and len(ctx.store) >= limit:
+                break
+            if getattr(record, "status", "ok") == "failed":
+                reason = str(getattr(record, "metadata", {}).get("failure", "failed"))
+                ctx.drop(reason, record.id)
+                continue
+            if ctx.hook is not None:
+                reason = ctx.hook.astra_filter_record(stage=self.name, record=record)
+                if reason:
+                    ctx.drop(str(reason), record.id)
+                    continue
+            if ctx.store.write(record) and ctx.hook is not None:
+                ctx.hook.astra_record_kept(stage=self.name, record=record)
+
+    def limit_reached(self, ctx: StageContext) -> bool:
+        limit = getattr(self.section, "limit", None)
+        return limit is not None and ctx.store is not None and len(ctx.store) >= limit
+
+
+class SynthTrajectoriesStage(Stage):
+    """Tool graphs from a ``tool_graph_source``, trajectories from a ``trajectory_sampler``."""
+
+    name = "synth-trajectories"
+    record_cls = Trajectory
+    section: SynthTrajectoriesSection
+
+    def execute(self, ctx: StageContext) -> Mapping[str, Any]:
+        source = ctx.build("tool_graph_source", self.section.source, key=f"{self.name}.source")
+        sampler = ctx.build("trajectory_sampler", self.section.sampler, key=f"{self.name}.sampler")
+        servers = 0
+        for graph in source.load(ctx):
+            if self.limit_reached(ctx):
+                break
+            servers += 1
+            self.emit(ctx, sampler.sample(graph, ctx))
+        return {"servers": servers}
+
+
+class SynthArenasStage(Stage):
+    """Arenas from an ``environment_generator``."""
+
+    name = "synth-arenas"
+    record_cls = Arena
+    section: SynthArenasSection
+
+    def execute(self, ctx: StageContext) -> Mapping[str, Any]:
+        generator = ctx.build(
+            "environment_generator", self.section.generator, key=f"{self.name}.generator"
+        )
+        self.emit(ctx, generator.generate(ctx))
+        return {}
+
+
+class TrainerStage(Stage):
+    """A stage run entirely by the ``trainer`` its section names."""
+
+    section: TrainSection | EvalSection
+
+    def execute(self, ctx: StageContext) -> Mapping[str, Any]:
+        spec = getattr(self.section, "trainer", None) or getattr(self.section, "evaluator")
+        field = "trainer" if isinstance(self.section, TrainSection) else "evaluator"
+        trainer = ctx.build("trainer", spec, key=f"{self.name}.{field}")
+        return dict(trainer.run(ctx) or {})
+
+
+class TrainSFTStage(TrainerStage):
+    name = "train-sft"
+
+
+class TrainRLStage(TrainerStage):
+    name = "train-rl"
+
+
+class EvalStage(TrainerStage):
+    name = "eval"
+
+
+STAGE_CLASSES: dict[str, type[Stage]] = {
+    cls.name: cls
+    for cls in (SynthTrajectoriesStage, SynthArenasStage, TrainSFTStage, TrainRLStage, EvalStage)
+}

@@ -171,7 +171,12 @@ def _validation_message(exc: pluggy.PluginValidationError) -> str:
     if "unknown hook" in text:
         # pluggy: "unknown hook 'astra_x' in plugin <module ...>"
         return text.split(" in plugin")[0] + " (no such hook in astra_core.hookspecs)"
-    return text
+    # pluggy's multi-line text starts "Plugin 'x' for hook 'y'"; the plugin is already named.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and lines[0].startswith("Plugin "):
+        hook = lines[0].split("for hook", 1)[-1].strip()
+        return f"hook {hook}: " + "; ".join(lines[1:])
+    return " ".join(lines)
 
 
 def _entry_point_dists() -> dict[str, tuple[str | None, str | None]]:

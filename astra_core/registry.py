@@ -171,9 +171,8 @@ class ComponentBuilder:
             ) from exc
         protocol = self.registry.kinds.get(kind)
         if protocol is not None and not isinstance(product, protocol):
-            missing = [
-                m for m in getattr(protocol, "__protocol_attrs__", ()) if not hasattr(product, m)
-            ]
+            members = [m for m in vars(protocol) if not m.startswith("_")]
+            missing = [m for m in members if not hasattr(product, m)]
             raise PluginError(
                 info.plugin,
                 info.distribution,

@@ -27,7 +27,7 @@ SHARD_PATTERN = "data-{:05d}.jsonl"
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PLUGIN_FILES = FIXTURES / "plugins"
+
+
+def astra(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real ``astra`` command line in a fresh interpreter."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("ASTRA_PLUGINS", None) if env is None or "ASTRA_PLUGINS" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "astra_core.cli", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    def write(text: str, name: str = "run.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

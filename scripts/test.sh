@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up a virtualenv with the test dependencies and run the whole test suite.
+# ASTRA_TORCH picks the torch build (default: torch==2.13.0, the CPU wheel on this platform;
+# elsewhere use e.g. "torch --index-url https://download.pytorch.org/whl/cpu").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${ASTRA_VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+python -m pip install -q --upgrade pip
+# Torch first, so nothing that depends on it pulls a multi-GB CUDA build on a CPU machine.
+python -m pip install -q ${ASTRA_TORCH:-torch==2.13.0}
+python -m pip install -q -e '.[test]' ./tests/fixtures/astra-plugin-example
+python -m pytest "$@"

@@ -26,7 +26,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "astra_core", "plugins", "tests", "bench", "examples", "noxfile.py")
+    session.run(
+        "ruff", "check", "astra_core", "plugins", "tests", "bench", "examples", "noxfile.py"
+    )
 
 
 @nox.session

@@ -30,22 +30,47 @@ def _common() -> argparse.ArgumentParser:
     # Accepted before and after the sub-command; SUPPRESS keeps a later default from
     # overwriting an earlier value.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more log output (-vv for debug)")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bars, only warnings and errors")
-    common.add_argument("--plugin", action="append", metavar="FILE", default=argparse.SUPPRESS,
-                        help="load a one-file plugin (repeatable; also ASTRA_PLUGINS)")
-    common.add_argument("--disable-plugin", action="append", metavar="NAME", default=argparse.SUPPRESS,
-                        help="block a plugin by name (repeatable; also ASTRA_DISABLE_PLUGINS)")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output (-vv for debug)",
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars, only warnings and errors",
+    )
+    common.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="load a one-file plugin (repeatable; also ASTRA_PLUGINS)",
+    )
+    common.add_argument(
+        "--disable-plugin",
+        action="append",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="block a plugin by name (repeatable; also ASTRA_DISABLE_PLUGINS)",
+    )
     return common
 
 
 def _run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="TOML run config")
     parser.add_argument("--out", required=True, help="output directory (resumed if it exists)")
-    parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
-                        help="process only shard I of N of the work (merge with `astra data merge`)")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="process only shard I of N of the work (merge with `astra data merge`)",
+    )
 
 
 def _plugins_from(args: argparse.Namespace, config: Any = None) -> Any:
@@ -68,12 +93,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if isinstance(stages, str):
         stages = [s.strip() for s in stages.split(",") if s.strip()]
     plugins = _plugins_from(args, config)
-    report = run(config, args.out, stages=stages, plugins=plugins, quiet=args.quiet, shard=args.shard)
+    report = run(
+        config, args.out, stages=stages, plugins=plugins, quiet=args.quiet, shard=args.shard
+    )
     if not args.quiet:
         for s in report.stages:
             dropped = sum(s.dropped.values())
-            print(f"{s.stage}: {s.status}, {s.total} records ({s.written} new, {dropped} dropped) "
-                  f"in {s.duration_s:.1f}s -> {s.out_dir}")
+            print(
+                f"{s.stage}: {s.status}, {s.total} records ({s.written} new, {dropped} dropped) "
+                f"in {s.duration_s:.1f}s -> {s.out_dir}"
+            )
         print(f"report: {Path(args.out) / 'report.md'}")
     return 0
 
@@ -125,7 +154,9 @@ def cmd_data_merge(args: argparse.Namespace) -> int:
     from astra_core.records import record_type
     from astra_core.store import merge_stores
 
-    written = merge_stores([Path(s) for s in args.sources], Path(args.target), record_type(args.kind))
+    written = merge_stores(
+        [Path(s) for s in args.sources], Path(args.target), record_type(args.kind)
+    )
     if not args.quiet:
         print(f"merged {written} new {args.kind} records into {args.target}")
     return 0
@@ -134,7 +165,8 @@ def cmd_data_merge(args: argparse.Namespace) -> int:
 def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
-        prog="astra", parents=[common],
+        prog="astra",
+        parents=[common],
         description="Synthesize verified tool-use trajectories and RL arenas, and train agents.",
     )
     parser.add_argument("--version", action="version", version=f"astra {__version__}")
@@ -163,8 +195,12 @@ def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", parents=[common], help="list installed plugins")
     p.add_argument("--json", action="store_true", help="print a JSON list")
-    p.add_argument("--options", dest="verbose_options", action="store_true",
-                   help="also list every component with its options")
+    p.add_argument(
+        "--options",
+        dest="verbose_options",
+        action="store_true",
+        help="also list every component with its options",
+    )
     p.set_defaults(func=cmd_plugins)
 
     cfg = sub.add_parser("config", parents=[common], help="work with run configs")
@@ -175,7 +211,9 @@ def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", parents=[common], help="work with datasets")
     data_sub = data.add_subparsers(dest="what", metavar="WHAT", required=True)
-    p = data_sub.add_parser("merge", parents=[common], help="merge shard outputs without duplicates")
+    p = data_sub.add_parser(
+        "merge", parents=[common], help="merge shard outputs without duplicates"
+    )
     p.add_argument("--kind", default="trajectory", help="record kind (trajectory, arena, ...)")
     p.add_argument("target", help="stage directory to merge into")
     p.add_argument("sources", nargs="+", help="stage directories of the shards")
@@ -187,8 +225,14 @@ def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = (
+        logging.WARNING
+        if quiet
+        else (logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     logging.getLogger("astra").setLevel(level if verbose or quiet else logging.INFO)
 
 

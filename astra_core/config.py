@@ -64,7 +64,9 @@ class TrackingSection:
 class SynthTrajectoriesSection:
     source: ComponentSpec = component("tool_graph_source")
     sampler: ComponentSpec = component("trajectory_sampler")
-    limit: int | None = attrs.field(default=None, metadata={"help": "stop after this many trajectories"})
+    limit: int | None = attrs.field(
+        default=None, metadata={"help": "stop after this many trajectories"}
+    )
     shard_size: int = 1000
 
 
@@ -129,13 +131,19 @@ class RunConfig:
 
         stages = {
             name: structure_options(
-                STAGE_SECTIONS[name], self.raw.get(name, {}), key=name, file=self.path,
+                STAGE_SECTIONS[name],
+                self.raw.get(name, {}),
+                key=name,
+                file=self.path,
                 resolve_component=resolver,
             )
             for name in self.stages
         }
         tracking = structure_options(
-            TrackingSection, self.raw.get("tracking", {}), key="tracking", file=self.path,
+            TrackingSection,
+            self.raw.get("tracking", {}),
+            key="tracking",
+            file=self.path,
             resolve_component=resolver,
         )
         return attrs.evolve(self, stages=stages, tracking=tracking, resolved=True)
@@ -164,15 +172,23 @@ def parse_config(data: Mapping[str, Any], *, path: str | None = None) -> RunConf
                     key=f"run.stages[{i}]",
                 )
             if stage not in data:
-                raise ConfigError(f"stage {stage!r} is listed but has no [{stage}] section", path=path, key="run.stages")
+                raise ConfigError(
+                    f"stage {stage!r} is listed but has no [{stage}] section",
+                    path=path,
+                    key="run.stages",
+                )
     plugins = structure_options(PluginsSection, data.get("plugins", {}), key="plugins", file=path)
-    tracking = structure_options(TrackingSection, data.get("tracking", {}), key="tracking", file=path)
+    tracking = structure_options(
+        TrackingSection, data.get("tracking", {}), key="tracking", file=path
+    )
     stages = {
         name: structure_options(STAGE_SECTIONS[name], data[name], key=name, file=path)
         for name in STAGES
         if name in data
     }
-    return RunConfig(path=path, run=run, plugins=plugins, tracking=tracking, stages=stages, raw=data)
+    return RunConfig(
+        path=path, run=run, plugins=plugins, tracking=tracking, stages=stages, raw=data
+    )
 
 
 def load_config(path: str | Path) -> RunConfig:

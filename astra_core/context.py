@@ -85,11 +85,13 @@ class StageContext:
         if self.store is not None:
             self.store.drop(reason, record_id, detail)
         if self.hook is not None:
-            self.hook.astra_record_dropped(stage=self.stage, record_id=record_id or "", reason=reason)
+            self.hook.astra_record_dropped(
+                stage=self.stage, record_id=record_id or "", reason=reason
+            )
         self.log.debug("dropped %s: %s %s", record_id or "-", reason, detail)
 
     def read(self, stage: str, kind: str) -> Iterator[Record]:
-        """Read the records another stage of this run wrote (e.g. a trainer reading trajectories)."""
+        """Read the records another stage of this run wrote (e.g. trajectories for SFT)."""
         yield from RecordStore(self.run_dir / stage, record_type(kind)).iter_records()
 
     def stage_dir(self, stage: str) -> Path:
@@ -97,7 +99,9 @@ class StageContext:
 
     # -- progress and metrics ------------------------------------------------------------------
 
-    def progress(self, iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it") -> Iterable[T]:
+    def progress(
+        self, iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it"
+    ) -> Iterable[T]:
         """Wrap long work in a progress bar (on stderr; silent with ``--quiet``)."""
         if self.quiet:
             return iterable

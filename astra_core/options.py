@@ -167,7 +167,9 @@ def structure_options(
             continue
         value = table[name]
         if kind and isinstance(value, (list, tuple)):
-            specs = [ComponentSpec.parse(v, key=f"{sub}[{i}]", file=file) for i, v in enumerate(value)]
+            specs = [
+                ComponentSpec.parse(v, key=f"{sub}[{i}]", file=file) for i, v in enumerate(value)
+            ]
             kwargs[name] = tuple(
                 resolve_component(kind, s, f"{sub}[{i}]") if resolve_component else s
                 for i, s in enumerate(specs)

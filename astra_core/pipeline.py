@@ -78,7 +78,11 @@ def _manifest(
         "attempts": attempts,
     }
     if summary is not None:
-        data["counts"] = {"written": summary.written, "existing": summary.existing, "total": summary.total}
+        data["counts"] = {
+            "written": summary.written,
+            "existing": summary.existing,
+            "total": summary.total,
+        }
         data["dropped"] = summary.dropped
         data["metrics"] = summary.metrics
         if summary.error:
@@ -110,25 +114,49 @@ def run_stage(
         log.warning(
             "%s: %s was written with a different config (hash %s, now %s); resuming into it. "
             "Use a new --out directory to start afresh.",
-            stage.name, stage_dir, previous.get("config_hash"), config_hash,
+            stage.name,
+            stage_dir,
+            previous.get("config_hash"),
+            config_hash,
         )
     started_at = now_iso()
     write_json_atomic(
         stage_dir / MANIFEST,
-        _manifest(stage.name, config, plugins, status="running", started_at=started_at,
-                  previous=previous, shard=shard),
+        _manifest(
+            stage.name,
+            config,
+            plugins,
+            status="running",
+            started_at=started_at,
+            previous=previous,
+            shard=shard,
+        ),
     )
     store = stage.open_store(stage_dir)
     existing = len(store) if store is not None else 0
     if store is not None and store.repaired_bytes:
-        log.warning("%s: cut %d bytes of a half-written record left by an interrupted run",
-                    stage.name, store.repaired_bytes)
+        log.warning(
+            "%s: cut %d bytes of a half-written record left by an interrupted run",
+            stage.name,
+            store.repaired_bytes,
+        )
     builder = ComponentBuilder(
-        plugins.registry, seed=config.run.seed, workdir=stage_dir, hook=plugins.hook, file=config.path
+        plugins.registry,
+        seed=config.run.seed,
+        workdir=stage_dir,
+        hook=plugins.hook,
+        file=config.path,
     )
     ctx = StageContext(
-        stage.name, run_dir=out, builder=builder, store=store, hook=plugins.hook, quiet=quiet,
-        shard=shard, trackers=trackers, options=stage.section,
+        stage.name,
+        run_dir=out,
+        builder=builder,
+        store=store,
+        hook=plugins.hook,
+        quiet=quiet,
+        shard=shard,
+        trackers=trackers,
+        options=stage.section,
     )
     plugins.hook.astra_stage_start(stage=stage.name, ctx=ctx)
     t0 = time.monotonic()
@@ -161,8 +189,16 @@ def run_stage(
         )
         write_json_atomic(
             stage_dir / MANIFEST,
-            _manifest(stage.name, config, plugins, status=summary.status, started_at=started_at,
-                      previous=read_manifest(stage_dir), shard=shard, summary=summary),
+            _manifest(
+                stage.name,
+                config,
+                plugins,
+                status=summary.status,
+                started_at=started_at,
+                previous=read_manifest(stage_dir),
+                shard=shard,
+                summary=summary,
+            ),
         )
     plugins.hook.astra_stage_end(stage=stage.name, ctx=ctx, summary=summary)
     return summary
@@ -191,11 +227,15 @@ def run(
             if name not in STAGES:
                 raise ConfigError(f"unknown stage {name!r}; stages are: {', '.join(STAGES)}")
             if name not in config.stages:
-                raise ConfigError(f"stage {name!r} was asked for but has no [{name}] section", path=config.path)
+                raise ConfigError(
+                    f"stage {name!r} was asked for but has no [{name}] section", path=config.path
+                )
         order = tuple(s for s in STAGES if s in stages)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    builder = ComponentBuilder(plugins.registry, seed=config.run.seed, workdir=out, file=config.path)
+    builder = ComponentBuilder(
+        plugins.registry, seed=config.run.seed, workdir=out, file=config.path
+    )
     trackers = [
         builder.build("tracker", spec, key=f"tracking.trackers[{i}]")
         for i, spec in enumerate(config.tracking.trackers)
@@ -205,12 +245,17 @@ def run(
     try:
         for name in order:
             log.info("stage %s", name)
-            summaries.append(run_stage(name, config, plugins, out, quiet=quiet, shard=shard, trackers=trackers))
+            summaries.append(
+                run_stage(name, config, plugins, out, quiet=quiet, shard=shard, trackers=trackers)
+            )
     finally:
         for tracker in trackers:
             tracker.close()
     report = RunReport(
-        name=config.run.name, config=config.path, seed=config.run.seed, out_dir=str(out),
+        name=config.run.name,
+        config=config.path,
+        seed=config.run.seed,
+        out_dir=str(out),
         stages=tuple(summaries),
     )
     report.write(out)

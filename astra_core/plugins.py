@@ -161,7 +161,9 @@ class PluginSet:
             dist, version, source = self._dist.get(name, (None, None, "python"))
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or ())
             infos.append(
-                PluginInfo(name, dist, version, tuple(hooks), self.registry.provided_by(name), source)
+                PluginInfo(
+                    name, dist, version, tuple(hooks), self.registry.provided_by(name), source
+                )
             )
         return sorted(infos, key=lambda i: i.name)
 
@@ -206,7 +208,9 @@ def load_file_plugin(path: str | Path) -> tuple[str, Any]:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise PluginError(name, None, f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            name, None, f"importing {path} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     return name, module
 
 
@@ -251,7 +255,9 @@ def load_plugins(
         )
         for ext in manager:
             dist, version = dists.get(ext.name, (None, None))
-            plugins.register(ext.plugin, ext.name, distribution=dist, version=version, source="entry-point")
+            plugins.register(
+                ext.plugin, ext.name, distribution=dist, version=version, source="entry-point"
+            )
 
     extra = [*split_names_paths(env.get(ENV_PLUGINS)), *[str(f) for f in files]]
     for path in extra:

@@ -63,6 +63,8 @@ class Record:
     """Base of the top-level records: ``to_dict``/``from_dict`` and JSON, with a schema version."""
 
     kind: ClassVar[str] = "record"
+    if TYPE_CHECKING:  # every concrete record has a content id field; declared there for attrs
+        id: str
 
     def to_dict(self) -> JSONDict:
         data: JSONDict = _converter.unstructure(self)
@@ -84,9 +86,11 @@ class Record:
         try:
             return _converter.structure(body, cls)
         except Exception as exc:  # cattrs raises an ExceptionGroup with one entry per field
-            details = "; ".join(cattrs.transform_error(exc)) if isinstance(
-                exc, cattrs.BaseValidationError
-            ) else str(exc)
+            details = (
+                "; ".join(cattrs.transform_error(exc))
+                if isinstance(exc, cattrs.BaseValidationError)
+                else str(exc)
+            )
             raise RecordError(
                 f"{cls.kind} record {body.get('id', '?')!r} is malformed: {details}"
             ) from exc

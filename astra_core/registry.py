@@ -33,14 +33,16 @@ class ComponentInfo:
 class ComponentRegistry:
     """Every component all plugins registered, by kind then name."""
 
-    def __init__(self, kinds: Mapping[str, type] | None = None) -> None:
+    def __init__(self, kinds: Mapping[str, type | None] | None = None) -> None:
         self.kinds: dict[str, type | None] = dict(kinds or KIND_PROTOCOLS)
         self._by_kind: dict[str, dict[str, ComponentInfo]] = {k: {} for k in self.kinds}
 
     def add(self, info: ComponentInfo) -> None:
         if info.kind not in self._by_kind:
             raise PluginError(
-                info.plugin, info.distribution, f"registers a component of unknown kind {info.kind!r}"
+                info.plugin,
+                info.distribution,
+                f"registers a component of unknown kind {info.kind!r}",
             )
         taken = self._by_kind[info.kind].get(info.name)
         if taken is not None:
@@ -56,11 +58,15 @@ class ComponentRegistry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._by_kind.get(kind, {}))
 
-    def get(self, kind: str, name: str, *, key: str | None = None, file: str | None = None) -> ComponentInfo:
+    def get(
+        self, kind: str, name: str, *, key: str | None = None, file: str | None = None
+    ) -> ComponentInfo:
         try:
             return self._by_kind[kind][name]
         except KeyError:
-            available = ", ".join(self.names(kind)) or "none: is the plugin that provides it installed?"
+            available = (
+                ", ".join(self.names(kind)) or "none: is the plugin that provides it installed?"
+            )
             raise UnknownComponentError(
                 f"unknown {kind} {name!r}; available: {available}", path=file, key=key
             ) from None
@@ -75,7 +81,9 @@ class ComponentRegistry:
                 out.setdefault(info.kind, []).append(info.name)
         return {k: sorted(v) for k, v in out.items()}
 
-    def resolve(self, kind: str, spec: ComponentSpec, *, key: str, file: str | None = None) -> ComponentSpec:
+    def resolve(
+        self, kind: str, spec: ComponentSpec, *, key: str, file: str | None = None
+    ) -> ComponentSpec:
         """Check a spec against the registry: the name exists and its options validate."""
         info = self.get(kind, spec.name, key=key, file=file)
         if info.options is None:
@@ -119,7 +127,9 @@ class Registrar:
     ) -> None:
         """Make ``factory`` selectable as ``name``. ``options`` is an attrs class (or None)."""
         if not callable(factory):
-            raise PluginError(self.plugin, self.distribution, f"factory for {name!r} is not callable")
+            raise PluginError(
+                self.plugin, self.distribution, f"factory for {name!r} is not callable"
+            )
         if options is not None and not attrs.has(options):
             raise PluginError(
                 self.plugin,
@@ -129,7 +139,9 @@ class Registrar:
         if not description and factory.__doc__:
             description = factory.__doc__.strip().splitlines()[0]
         self._registry.add(
-            ComponentInfo(self.kind, name, factory, options, self.plugin, self.distribution, description)
+            ComponentInfo(
+                self.kind, name, factory, options, self.plugin, self.distribution, description
+            )
         )
 
 
@@ -177,6 +189,7 @@ class ComponentBuilder:
                 info.plugin,
                 info.distribution,
                 f"{kind} {info.name!r} built a {type(product).__name__} that does not satisfy "
-                f"{protocol.__name__}" + (f" (missing {', '.join(sorted(missing))})" if missing else ""),
+                f"{protocol.__name__}"
+                + (f" (missing {', '.join(sorted(missing))})" if missing else ""),
             )
         return product

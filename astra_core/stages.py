@@ -109,8 +109,10 @@ class TrainerStage(Stage):
     section: TrainSection | EvalSection
 
     def execute(self, ctx: StageContext) -> Mapping[str, Any]:
-        spec = getattr(self.section, "trainer", None) or getattr(self.section, "evaluator")
-        field = "trainer" if isinstance(self.section, TrainSection) else "evaluator"
+        if isinstance(self.section, TrainSection):
+            field, spec = "trainer", self.section.trainer
+        else:
+            field, spec = "evaluator", self.section.evaluator
         trainer = ctx.build("trainer", spec, key=f"{self.name}.{field}")
         return dict(trainer.run(ctx) or {})
 

@@ -68,7 +68,9 @@ def shard_paths(directory: Path) -> list[Path]:
 class RecordStore:
     """The dataset of one stage in ``directory``, holding records of ``record_cls``."""
 
-    def __init__(self, directory: str | Path, record_cls: type[Record], *, shard_size: int = 1000) -> None:
+    def __init__(
+        self, directory: str | Path, record_cls: type[Record], *, shard_size: int = 1000
+    ) -> None:
         self.directory = Path(directory)
         self.record_cls = record_cls
         self.shard_size = shard_size
@@ -136,8 +138,9 @@ class RecordStore:
     def write(self, record: Record) -> bool:
         """Append ``record`` unless its id is already stored; return whether it was written."""
         if not isinstance(record, self.record_cls):
+            got = type(record).__name__
             raise RecordError(
-                f"{self.directory}: expected a {self.record_cls.kind} record, got {type(record).__name__}"
+                f"{self.directory}: expected a {self.record_cls.kind} record, got {got}"
             )
         if record.id in self._ids:
             self.skipped += 1

@@ -12,14 +12,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PLUGIN_FILES = FIXTURES / "plugins"
 
 
-def astra(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def astra(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``astra`` command line in a fresh interpreter."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("ASTRA_PLUGINS", None) if env is None or "ASTRA_PLUGINS" not in env else None
     return subprocess.run(
         [sys.executable, "-m", "astra_core.cli", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 

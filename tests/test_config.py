@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import astra
 
 from astra_core.config import STAGES, load_config, parse_config
 from astra_core.errors import ConfigError, UnknownComponentError
 from astra_core.plugins import load_plugins
-from conftest import astra
 
 GOOD = """
 [run]
@@ -40,9 +40,13 @@ def test_good_config_resolves_options_to_typed_objects(write_config, plugins):
     [
         ("[rnu]\nseed = 1\n", "rnu", "unknown section 'rnu'"),
         ("[run]\nsede = 1\n", "run.sede", "unknown option 'sede'"),
-        ("[run]\nseed = \"one\"\n", "run.seed", "expected int"),
-        ("[run]\nstages = [\"synth-arena\"]\n", "run.stages[0]", "unknown stage 'synth-arena'"),
-        ("[synth-arenas]\nlimt = 3\ngenerator = \"x\"\n", "synth-arenas.limt", "unknown option 'limt'"),
+        ('[run]\nseed = "one"\n', "run.seed", "expected int"),
+        ('[run]\nstages = ["synth-arena"]\n', "run.stages[0]", "unknown stage 'synth-arena'"),
+        (
+            '[synth-arenas]\nlimt = 3\ngenerator = "x"\n',
+            "synth-arenas.limt",
+            "unknown option 'limt'",
+        ),
         ("[synth-arenas]\nlimit = 3\n", "synth-arenas", "missing required option 'generator'"),
         ("[synth-arenas]\ngenerator = 3\n", "synth-arenas.generator", "component name"),
     ],
@@ -59,9 +63,21 @@ def test_shape_errors_carry_file_and_key_path(write_config, text, key, fragment)
 @pytest.mark.parametrize(
     ("table", "key", "fragment"),
     [
-        ('name = "example-arithmetic"\ncuont = 3', "synth-arenas.generator.cuont", "the options here are: count"),
-        ('name = "example-arithmetic"\ncount = "3"', "synth-arenas.generator.count", "expected int"),
-        ('name = "example-arithmetic"\ncount = true', "synth-arenas.generator.count", "expected int"),
+        (
+            'name = "example-arithmetic"\ncuont = 3',
+            "synth-arenas.generator.cuont",
+            "the options here are: count",
+        ),
+        (
+            'name = "example-arithmetic"\ncount = "3"',
+            "synth-arenas.generator.count",
+            "expected int",
+        ),
+        (
+            'name = "example-arithmetic"\ncount = true',
+            "synth-arenas.generator.count",
+            "expected int",
+        ),
     ],
 )
 def test_component_option_errors(write_config, plugins, table, key, fragment):

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec_names() -> list[str]:
-    return [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("astra_")]
+    return [
+        n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("astra_")
+    ]
 
 
 def test_hook_reference_is_in_step_with_hookspecs():
@@ -49,7 +51,8 @@ def test_one_file_plugin_from_the_guide_works(tmp_path):
     plugin.write_text(code.group(1))
     result = subprocess.run(
         [sys.executable, "-m", "astra_core.cli", "--plugin", str(plugin), "plugins", "--json"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert '"verifier": [\n        "any-call-correct"' in result.stdout.replace("\r", "")

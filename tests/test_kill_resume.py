@@ -40,7 +40,8 @@ def test_sigkill_mid_stage_then_resume(tmp_path):
     stage_dir = out / "synth-arenas"
     proc = subprocess.Popen(
         [sys.executable, "-m", "astra_core.cli", "-q", "run", str(cfg), "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -57,7 +58,9 @@ def test_sigkill_mid_stage_then_resume(tmp_path):
 
     resumed = subprocess.run(
         [sys.executable, "-m", "astra_core.cli", "-q", "run", str(cfg), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr
     records = lines(stage_dir)
@@ -68,7 +71,9 @@ def test_sigkill_mid_stage_then_resume(tmp_path):
     fresh = tmp_path / "fresh"
     clean = subprocess.run(
         [sys.executable, "-m", "astra_core.cli", "-q", "run", str(cfg), "--out", str(fresh)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert clean.returncode == 0, clean.stderr
     assert sorted(ids) == sorted(r["id"] for r in lines(fresh / "synth-arenas"))
@@ -89,14 +94,17 @@ def test_sigkill_during_write_leaves_a_torn_line_that_resume_repairs(tmp_path):
     for delay in (0.9, 1.0, 1.1, 1.2):
         proc = subprocess.Popen(
             [sys.executable, "-m", "astra_core.cli", "-q", "run", str(cfg), "--out", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     done = subprocess.run(
         [sys.executable, "-m", "astra_core.cli", "-q", "run", str(cfg), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     ids = [r["id"] for r in lines(out / "synth-arenas")]

@@ -7,13 +7,13 @@ import types
 from pathlib import Path
 
 import pytest
+from conftest import PLUGIN_FILES, astra
 
 from astra_core import hookimpl
 from astra_core.errors import PluginError
 from astra_core.plugins import load_plugins
 from astra_core.protocols import KIND_PROTOCOLS, STAGE_KINDS
 from astra_core.registry import ComponentBuilder
-from conftest import PLUGIN_FILES, astra
 
 
 def fake_distribution(root: Path, dist: str, entry_points: str, module: str | None = None) -> Path:
@@ -45,7 +45,10 @@ def test_third_party_package_is_listed_with_its_distribution():
     example = plugins["example"]
     assert example["distribution"] == "astra-plugin-example"
     assert example["version"] == "0.3.1"
-    assert example["provides"] == {"environment_generator": ["example-arithmetic"], "verifier": ["exact-answer"]}
+    assert example["provides"] == {
+        "environment_generator": ["example-arithmetic"],
+        "verifier": ["exact-answer"],
+    }
     assert "astra_filter_record" in example["hooks"]
 
 
@@ -56,7 +59,9 @@ def test_table_output_lists_plugins():
 
 
 def test_entry_point_that_fails_to_import_names_plugin_and_distribution(tmp_path):
-    root = fake_distribution(tmp_path, "astra-broken", "broken = astra_broken_mod", module="astra_broken_mod")
+    root = fake_distribution(
+        tmp_path, "astra-broken", "broken = astra_broken_mod", module="astra_broken_mod"
+    )
     result = astra("plugins", env={"PYTHONPATH": str(root)})
     assert result.returncode == 2
     assert "plugin 'broken' (distribution astra-broken)" in result.stderr
@@ -73,7 +78,9 @@ def test_one_file_plugin_that_fails_to_import():
 
 
 def test_unknown_hook_is_an_error_naming_the_plugin():
-    with pytest.raises(PluginError, match=r"plugin 'unknown_hook'.*unknown hook 'astra_register_verifers'"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'unknown_hook'.*unknown hook 'astra_register_verifers'"
+    ):
         load_plugins(files=[PLUGIN_FILES / "unknown_hook.py"])
 
 
@@ -87,12 +94,16 @@ def test_duplicate_component_name_names_both_plugins():
         load_plugins(files=[PLUGIN_FILES / "duplicate_name.py"])
     message = str(info.value)
     assert "plugin 'duplicate_name'" in message
-    assert "'exact-answer'" in message and "'example' (distribution astra-plugin-example)" in message
+    assert (
+        "'exact-answer'" in message and "'example' (distribution astra-plugin-example)" in message
+    )
 
 
 def test_product_that_breaks_its_protocol_names_the_plugin():
     plugins = load_plugins(files=[PLUGIN_FILES / "bad_product.py"])
-    with pytest.raises(PluginError, match=r"plugin 'bad_product'.*does not satisfy Verifier.*score"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'bad_product'.*does not satisfy Verifier.*score"
+    ):
         ComponentBuilder(plugins.registry).build("verifier", "not-a-verifier")
 
 
@@ -115,7 +126,9 @@ def test_disable_by_config_env_and_argument(write_config):
     env_disabled = load_plugins(environ={"ASTRA_DISABLE_PLUGINS": "example, arenas"})
     names = [p.name for p in env_disabled.describe()]
     assert "example" not in names and "arenas" not in names
-    cfg = write_config('[plugins]\ndisable = ["example"]\n[synth-arenas]\ngenerator = "example-arithmetic"\n')
+    cfg = write_config(
+        '[plugins]\ndisable = ["example"]\n[synth-arenas]\ngenerator = "example-arithmetic"\n'
+    )
     result = astra("config", "check", str(cfg))
     assert result.returncode == 2
     assert "unknown environment_generator 'example-arithmetic'" in result.stderr
@@ -127,7 +140,9 @@ def test_one_file_plugin_from_env_and_flag_adds_a_command():
     assert flag.stdout.strip() == "hello, world"
     env = astra("hello", "there", env={"ASTRA_PLUGINS": str(PLUGIN_FILES / "hello_command.py")})
     assert env.stdout.strip() == "hello, there"
-    listed = json.loads(astra("--plugin", str(PLUGIN_FILES / "hello_command.py"), "plugins", "--json").stdout)
+    listed = json.loads(
+        astra("--plugin", str(PLUGIN_FILES / "hello_command.py"), "plugins", "--json").stdout
+    )
     local = next(p for p in listed if p["name"] == "hello_command")
     assert local["distribution"] is None and local["hooks"] == ["astra_add_commands"]
 

@@ -27,12 +27,20 @@ TOOL = {
     "function": {
         "name": "get_order",
         "description": "Get an order by id.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"],
+        },
     },
 }
 TOOL2 = {
     "type": "function",
-    "function": {"name": "list_orders", "description": "List orders.", "parameters": {"type": "object", "properties": {}}},
+    "function": {
+        "name": "list_orders",
+        "description": "List orders.",
+        "parameters": {"type": "object", "properties": {}},
+    },
 }
 
 
@@ -40,9 +48,17 @@ def make_trajectory() -> Trajectory:
     task = Task(query="Where is order A1?", server_id="shop", target_tools=("get_order",))
     messages = (
         {"role": "user", "content": "Where is order A1?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_order", "arguments": json.dumps({"order_id": "A1"})}}
-        ]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_order", "arguments": json.dumps({"order_id": "A1"})},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": '{"status": "shipped"}'},
         {"role": "assistant", "content": "It has shipped."},
     )
@@ -51,12 +67,21 @@ def make_trajectory() -> Trajectory:
 
 def make_arena() -> Arena:
     return Arena(
-        question="q", answer="7", topology="multi",
+        question="q",
+        answer="7",
+        topology="multi",
         subquestions=(
-            SubQuestion("s1", "first?", "3", tool="get_order", call=ToolCall("get_order", {"order_id": "A1"})),
+            SubQuestion(
+                "s1",
+                "first?",
+                "3",
+                tool="get_order",
+                call=ToolCall("get_order", {"order_id": "A1"}),
+            ),
             SubQuestion("s2", "then?", "7", depends_on=("s1",), needs_tool=False),
         ),
-        tools=(TOOL,), tool_code={"get_order": "def get_order(order_id):\n    return 3\n"},
+        tools=(TOOL,),
+        tool_code={"get_order": "def get_order(order_id):\n    return 3\n"},
     )
 
 
@@ -64,13 +89,21 @@ def make_arena() -> Arena:
     "record",
     [
         ToolServer(title="Shop", tools=(TOOL, TOOL2), domain="retail"),
-        ToolGraph(server=ToolServer(title="Shop", tools=(TOOL, TOOL2)), edges=(ToolEdge("list_orders", "get_order", 2.0, "order_id"),)),
+        ToolGraph(
+            server=ToolServer(title="Shop", tools=(TOOL, TOOL2)),
+            edges=(ToolEdge("list_orders", "get_order", 2.0, "order_id"),),
+        ),
         ToolChain(server_id="shop", tools=("list_orders", "get_order")),
         make_trajectory(),
         make_arena(),
-        Episode(arena_id="a", messages=({"role": "user", "content": "hi"},),
-                calls=(ToolCallResult("get_order", {"order_id": "A1"}, "3"),), token_ids=(1, 2, 3),
-                loss_mask=(0, 1, 1), reward=Reward(1.0, 1.0, 1.0, ("s1",), 1)),
+        Episode(
+            arena_id="a",
+            messages=({"role": "user", "content": "hi"},),
+            calls=(ToolCallResult("get_order", {"order_id": "A1"}, "3"),),
+            token_ids=(1, 2, 3),
+            loss_mask=(0, 1, 1),
+            reward=Reward(1.0, 1.0, 1.0, ("s1",), 1),
+        ),
     ],
     ids=lambda r: type(r).__name__,
 )
@@ -87,7 +120,15 @@ def test_json_round_trip_is_exact(record):
 def test_content_ids_are_stable_and_depend_on_content():
     a, b = make_arena(), make_arena()
     assert a.id == b.id
-    other = Arena(**{**{f: getattr(a, f) for f in ("question", "topology", "subquestions", "tools", "tool_code")}, "answer": "8"})
+    other = Arena(
+        **{
+            **{
+                f: getattr(a, f)
+                for f in ("question", "topology", "subquestions", "tools", "tool_code")
+            },
+            "answer": "8",
+        }
+    )
     assert other.id != a.id
     # The id is computed from content, not from the object identity or field order in JSON.
     assert Arena.from_dict(json.loads(a.to_json())).id == a.id
@@ -130,8 +171,10 @@ def test_newer_schema_version_is_refused_with_advice():
 
 
 def test_graph_to_networkx():
-    graph = ToolGraph(server=ToolServer(title="Shop", tools=(TOOL, TOOL2)),
-                      edges=(ToolEdge("list_orders", "get_order", 2.0, "order_id"),))
+    graph = ToolGraph(
+        server=ToolServer(title="Shop", tools=(TOOL, TOOL2)),
+        edges=(ToolEdge("list_orders", "get_order", 2.0, "order_id"),),
+    )
     g = graph.to_networkx()
     assert set(g.nodes) == {"get_order", "list_orders"}
     assert g["list_orders"]["get_order"]["weight"] == 2.0

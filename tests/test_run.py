@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+from conftest import PLUGIN_FILES, astra
+
 from astra_core import hookimpl, run
 from astra_core.config import parse_config
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena
 from astra_core.stages import SynthArenasStage
 from astra_core.store import RecordStore
-from conftest import PLUGIN_FILES, astra
 
 EXAMPLE = """
 [run]
@@ -36,9 +37,15 @@ def test_third_party_generator_chosen_by_name_decides_the_output(write_config, t
     assert all(not a.answer.startswith("-") for a in arenas)
     manifest = json.loads((out / "synth-arenas" / "manifest.json").read_text())
     assert manifest["dropped"]["example: negative answer"] == 30 - len(arenas)
-    assert {"name": "example", "distribution": "astra-plugin-example", "version": "0.3.1"} in manifest["plugins"]
+    assert {
+        "name": "example",
+        "distribution": "astra-plugin-example",
+        "version": "0.3.1",
+    } in manifest["plugins"]
     report = json.loads((out / "report.json").read_text())
-    assert report["stages"][0]["stage"] == "synth-arenas" and report["stages"][0]["total"] == len(arenas)
+    assert report["stages"][0]["stage"] == "synth-arenas" and report["stages"][0]["total"] == len(
+        arenas
+    )
     assert "| synth-arenas | complete |" in (out / "report.md").read_text()
     assert f"{len(arenas)} records" in result.stdout
 
@@ -78,7 +85,12 @@ def test_library_run_fires_event_hooks(tmp_path):
             events.append(("run_end", len(summaries)))
 
     plugins = load_plugins(objects=[("observer", Observer())])
-    config = parse_config({"run": {"seed": 2}, "synth-arenas": {"generator": {"name": "example-arithmetic", "count": 12}}})
+    config = parse_config(
+        {
+            "run": {"seed": 2},
+            "synth-arenas": {"generator": {"name": "example-arithmetic", "count": 12}},
+        }
+    )
     report = run(config, tmp_path, plugins=plugins, quiet=True)
     summary = report.stage("synth-arenas")
     assert events[0] == ("start", "synth-arenas")
@@ -88,17 +100,33 @@ def test_library_run_fires_event_hooks(tmp_path):
 
 
 def test_shards_split_the_work_and_merge_without_duplicates(write_config, tmp_path):
-    cfg = write_config(EXAMPLE.replace('name = "example-arithmetic"', 'name = "slow-counter"').replace("count = 30", "count = 30\ndelay_s = 0.0")
-                       + f'\n[plugins]\nfiles = ["{PLUGIN_FILES / "slow_counter.py"}"]\n')
+    cfg = write_config(
+        EXAMPLE.replace('name = "example-arithmetic"', 'name = "slow-counter"').replace(
+            "count = 30", "count = 30\ndelay_s = 0.0"
+        )
+        + f'\n[plugins]\nfiles = ["{PLUGIN_FILES / "slow_counter.py"}"]\n'
+    )
     for i in range(2):
-        assert astra("run", str(cfg), "--out", str(tmp_path / f"s{i}"), "--shard", f"{i}/2", "-q").returncode == 0
+        assert (
+            astra(
+                "run", str(cfg), "--out", str(tmp_path / f"s{i}"), "--shard", f"{i}/2", "-q"
+            ).returncode
+            == 0
+        )
     assert astra("run", str(cfg), "--out", str(tmp_path / "whole"), "-q").returncode == 0
     s0 = {a.id for a in read_arenas(tmp_path / "s0" / "synth-arenas")}
     s1 = {a.id for a in read_arenas(tmp_path / "s1" / "synth-arenas")}
     assert s0 and s1 and not s0 & s1
-    merged = astra("data", "merge", "--kind", "arena", str(tmp_path / "merged"),
-                   str(tmp_path / "s0" / "synth-arenas"), str(tmp_path / "s1" / "synth-arenas"),
-                   str(tmp_path / "s1" / "synth-arenas"))
+    merged = astra(
+        "data",
+        "merge",
+        "--kind",
+        "arena",
+        str(tmp_path / "merged"),
+        str(tmp_path / "s0" / "synth-arenas"),
+        str(tmp_path / "s1" / "synth-arenas"),
+        str(tmp_path / "s1" / "synth-arenas"),
+    )
     assert merged.returncode == 0, merged.stderr
     ids = [a.id for a in read_arenas(tmp_path / "merged")]
     assert len(ids) == len(set(ids))
@@ -110,6 +138,10 @@ def test_shards_split_the_work_and_merge_without_duplicates(write_config, tmp_pa
 def test_stage_object_usable_alone(tmp_path):
     from astra_core.pipeline import prepare, run_stage
 
-    config, plugins = prepare(parse_config({"synth-arenas": {"generator": {"name": "example-arithmetic", "count": 6}}}))
-    summary = run_stage(SynthArenasStage(config.stages["synth-arenas"]), config, plugins, tmp_path, quiet=True)
+    config, plugins = prepare(
+        parse_config({"synth-arenas": {"generator": {"name": "example-arithmetic", "count": 6}}})
+    )
+    summary = run_stage(
+        SynthArenasStage(config.stages["synth-arenas"]), config, plugins, tmp_path, quiet=True
+    )
     assert summary.status == "complete" and summary.total + sum(summary.dropped.values()) == 6

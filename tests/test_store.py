@@ -19,7 +19,9 @@ def test_write_skip_and_reopen(tmp_path):
         assert not store.write(chains(1)[0])
         assert store.skipped == 1
     assert sorted(p.name for p in tmp_path.glob("data-*.jsonl")) == [
-        "data-00000.jsonl", "data-00001.jsonl", "data-00002.jsonl"
+        "data-00000.jsonl",
+        "data-00001.jsonl",
+        "data-00002.jsonl",
     ]
     with RecordStore(tmp_path, ToolChain, shard_size=4) as store:
         assert len(store) == 10
@@ -58,12 +60,19 @@ def test_drops_are_logged_and_counted_once(tmp_path):
         store.drop("server has fewer than 3 tools")
         assert store.seen("x1")
     store = RecordStore(tmp_path, ToolChain).open()
-    assert store.dropped_counts() == {"bad schema": 1, "server has fewer than 3 tools": 1, "too short": 1}
+    assert store.dropped_counts() == {
+        "bad schema": 1,
+        "server has fewer than 3 tools": 1,
+        "too short": 1,
+    }
     store.close()
 
 
 def test_wrong_record_type_and_damaged_shards_are_clear_errors(tmp_path):
-    with RecordStore(tmp_path, ToolChain) as store, pytest.raises(RecordError, match="expected a tool_chain"):
+    with (
+        RecordStore(tmp_path, ToolChain) as store,
+        pytest.raises(RecordError, match="expected a tool_chain"),
+    ):
         store.write(ToolServer(title="x", tools=()))
     (tmp_path / "data-00000.jsonl").write_text('{"no_id": 1}\n')
     with pytest.raises(StoreError, match=r"data-00000.jsonl:1"):

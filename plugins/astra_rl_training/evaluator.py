@@ -1,0 +1,83 @@
+"""The ``arena-eval`` trainer: models side by side on held-out arenas."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import torch
+
+from astra_core.context import StageContext
+from astra_core.errors import ConfigError
+from astra_core.registry import ComponentBuilder
+from astra_rl_training.generation import Sampling
+from astra_rl_training.models import load_policy, resolve_model
+from astra_rl_training.options import EvalOptions
+from astra_rl_training.trainer import _episode_metrics, load_arenas, make_engine
+
+
+class ArenaEvaluator:
+    """Greedy (by default) episodes of each model on the same held-out arenas.
+
+    Writes ``episodes-<model>.jsonl`` and ``eval.json`` under the stage directory and returns
+    ``<model>/<metric>`` for the run report: success rate, mean reward, recall, precision, calls
+    and turns per episode.
+    """
+
+    def __init__(self, options: EvalOptions, builder: ComponentBuilder) -> None:
+        self.options = options
+        self.verifier = builder.build("verifier", options.verifier)
+        self.parser = builder.build("tool_call_parser", options.parser)
+        self.sandbox = builder.build("sandbox", options.sandbox)
+        self.seed = builder.seed
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        o = self.options
+        arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=True)
+        arenas.sort(key=lambda a: a.id)
+        if o.limit:
+            arenas = arenas[: o.limit]
+        sampling = Sampling(do_sample=not o.greedy, temperature=o.temperature)
+        results: dict[str, dict[str, float]] = {}
+        for ref in o.models:
+            try:
+                path = resolve_model(ctx, ref)
+            except ConfigError:
+                if o.skip_missing:
+                    ctx.log.warning("eval: skipping %s (not trained in this run)", ref)
+                    continue
+                raise
+            torch.manual_seed(self.seed)
+            model, tokenizer = load_policy(path, dtype=o.rollout.dtype)
+            engine = make_engine(
+                model,
+                tokenizer,
+                o.rollout,
+                parser=self.parser,
+                verifier=self.verifier,
+                sandbox=self.sandbox,
+            )
+            t0 = time.perf_counter()
+            rollouts = []
+            batches = range(0, len(arenas), o.batch_size)
+            for start in ctx.progress(
+                batches, total=len(batches), desc=f"eval {ref}", unit="batch"
+            ):
+                done, _ = engine.run(arenas[start : start + o.batch_size], sampling)
+                rollouts += done
+            metrics = _episode_metrics(rollouts)
+            metrics["seconds"] = time.perf_counter() - t0
+            results[ref] = metrics
+            name = ref.replace("/", "-")
+            with (ctx.out_dir / f"episodes-{name}.jsonl").open("w", encoding="utf-8") as fh:
+                for r in rollouts:
+                    fh.write(r.episode.to_json() + "\n")
+        (ctx.out_dir / "eval.json").write_text(
+            json.dumps({"arenas": len(arenas), "models": results}, indent=2)
+        )
+        flat: dict[str, Any] = {"arenas": len(arenas)}
+        for ref, metrics in results.items():
+            for key, value in metrics.items():
+                flat[f"{ref}/{key}"] = value
+        return flat

@@ -1,0 +1,78 @@
+"""Options of the RL trainer and the arena evaluator."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from astra_core.options import component
+
+
+def _help(text: str, default: Any) -> Any:
+    return attrs.field(default=default, metadata={"help": text})
+
+
+@attrs.frozen
+class RolloutOptions:
+    max_turns: int = _help("turn cap per episode (the paper: 32)", 8)
+    max_new_tokens: int = _help("tokens the policy may generate per turn", 128)
+    max_length: int = _help("cap on prompt + every turn, in tokens", 2048)
+    stop_when_solved: bool = _help("end an episode once every sub-question is solved", False)
+    system_prompt: str | None = _help("system message before the question (None: none)", None)
+    generation_backend: Literal["generate", "continuous-batching"] = _help(
+        "padded model.generate (fast on CPU) or transformers' continuous batching (GPU)", "generate"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help("model dtype", "auto")
+
+
+@attrs.frozen
+class RLOptions:
+    model: str = _help(
+        "a stage (train-sft), a stage sub-directory, a local path or a hub id", "train-sft"
+    )
+    arenas: str = _help("the stage whose arenas are trained on", "synth-arenas")
+    algorithm: Any = component("rl_algorithm", default="grpo")
+    verifier: Any = component("verifier", default="subtask-f1")
+    parser: Any = component("tool_call_parser", default="hermes")
+    sandbox: Any = component("sandbox", default="subprocess")
+    steps: int = _help("optimizer steps", 20)
+    groups_per_step: int = _help("arenas (groups) per batch; batch = groups x group_size", 4)
+    group_size: int = _help("episodes per arena (G)", 8)
+    filter_std_delta: float = _help(
+        "drop groups whose reward std <= delta (adaptive batch filling)", 0.0
+    )
+    max_fill_rounds: int = _help(
+        "rollout rounds per step to fill the batch before training on less", 4
+    )
+    lr: float = _help("learning rate (the paper: 2e-6 on 14B/32B)", 2e-6)
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = _help("gradient clipping (0: off)", 1.0)
+    ppo_epochs: int = _help("updates per rollout batch (the paper: 1, strictly on-policy)", 1)
+    micro_batch_size: int = _help("sequences per forward/backward pass (0: the whole batch)", 0)
+    temperature: float = _help("sampling temperature of rollouts", 1.0)
+    top_p: float = 1.0
+    holdout_fraction: float = _help("arenas kept out of training for eval", 0.2)
+    checkpoint_every: int = _help("save a full checkpoint every N steps (0: only at the end)", 10)
+    keep_checkpoints: int = _help("full checkpoints kept (the latest ones)", 2)
+    rollout: RolloutOptions = attrs.field(factory=RolloutOptions)
+
+
+@attrs.frozen
+class EvalOptions:
+    models: tuple[str, ...] = _help(
+        "models to evaluate side by side (stages, stage sub-directories, paths or hub ids)",
+        ("train-sft/base", "train-sft", "train-rl"),
+    )
+    arenas: str = _help("the stage whose held-out arenas are evaluated", "synth-arenas")
+    holdout_fraction: float = _help("must match the training stages' value", 0.2)
+    limit: int = _help("evaluate at most this many held-out arenas (0: all)", 0)
+    batch_size: int = _help("episodes generated together", 32)
+    verifier: Any = component("verifier", default="subtask-f1")
+    parser: Any = component("tool_call_parser", default="hermes")
+    sandbox: Any = component("sandbox", default="subprocess")
+    greedy: bool = _help("greedy decoding (else temperature sampling)", True)
+    temperature: float = 0.6
+    skip_missing: bool = _help("skip a model whose stage has not run instead of failing", True)
+    rollout: RolloutOptions = attrs.field(factory=RolloutOptions)

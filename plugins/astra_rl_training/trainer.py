@@ -1,0 +1,354 @@
+"""The ``rl`` trainer: online multi-turn RL in arenas on Accelerate."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
+
+from astra_core.context import StageContext
+from astra_core.errors import AstraError
+from astra_core.records import Arena, Episode
+from astra_core.registry import ComponentBuilder
+from astra_core.splits import is_holdout
+from astra_rl_training.chat_tokens import ChatTokens
+from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from astra_rl_training.generation import GENERATORS, Sampling
+from astra_rl_training.models import load_policy, resolve_model, save_policy
+from astra_rl_training.options import RLOptions, RolloutOptions
+from astra_rl_training.rollout import Rollout, RolloutEngine
+
+
+def load_arenas(
+    ctx: StageContext, stage: str, holdout_fraction: float, *, holdout: bool
+) -> list[Arena]:
+    arenas = [
+        a
+        for a in ctx.read(stage, "arena")
+        if isinstance(a, Arena) and is_holdout(a.id, holdout_fraction) == holdout
+    ]
+    if not arenas:
+        split = "held-out" if holdout else "training"
+        raise AstraError(
+            f"{ctx.stage}: no {split} arenas in {ctx.stage_dir(stage)}; run {stage} first"
+        )
+    return arenas
+
+
+def make_engine(
+    model: Any, tokenizer: Any, opts: RolloutOptions, *, parser: Any, verifier: Any, sandbox: Any
+) -> RolloutEngine:
+    from astra_arenas.runtime import ArenaRuntime
+
+    chat = ChatTokens(tokenizer)
+    generator = GENERATORS[opts.generation_backend](
+        model, int(tokenizer.pad_token_id), chat.stop_ids
+    )
+    return RolloutEngine(
+        generator,
+        chat,
+        parser,
+        verifier,
+        lambda arena: ArenaRuntime(arena, sandbox),
+        max_turns=opts.max_turns,
+        max_new_tokens=opts.max_new_tokens,
+        max_length=opts.max_length,
+        stop_when_solved=opts.stop_when_solved,
+        system_prompt=opts.system_prompt,
+    )
+
+
+def token_logprobs(
+    model: Any, ids: torch.Tensor, attention: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Log-probability of each next token, shape (batch, length - 1)."""
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    return torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+
+
+def pad_batch(
+    rollouts: Sequence[Rollout], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(r.ids) for r in rollouts)
+    ids = torch.full((len(rollouts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids, dtype=torch.float32)
+    for row, r in enumerate(rollouts):
+        ids[row, : len(r.ids)] = torch.tensor(r.ids)
+        attention[row, : len(r.ids)] = 1
+        mask[row, : len(r.mask)] = torch.tensor(r.mask, dtype=torch.float32)
+    return ids, attention, mask[:, 1:]
+
+
+def _encode(rollout: Rollout) -> dict[str, Any]:
+    return {"episode": rollout.episode.to_dict(), "prompt_len": rollout.prompt_len}
+
+
+def _decode(item: dict[str, Any]) -> Rollout:
+    episode = Episode.from_dict(item["episode"])
+    return Rollout(episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]))
+
+
+class RLTrainer:
+    """Rollouts of the current policy in training arenas, verifier rewards, policy updates."""
+
+    def __init__(self, options: RLOptions, builder: ComponentBuilder) -> None:
+        self.options = options
+        self.builder = builder
+        self.algorithm = builder.build("rl_algorithm", options.algorithm)
+        self.verifier = builder.build("verifier", options.verifier)
+        self.parser = builder.build("tool_call_parser", options.parser)
+        self.sandbox = builder.build("sandbox", options.sandbox)
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from accelerate import Accelerator
+        from transformers import get_constant_schedule_with_warmup
+
+        o = self.options
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
+        self._model_path = resolve_model(ctx, o.model)
+        model, tokenizer = load_policy(self._model_path, dtype=o.rollout.dtype)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        scheduler = get_constant_schedule_with_warmup(optimizer, o.warmup_steps)
+        model, optimizer = accelerator.prepare(model, optimizer)
+        policy = accelerator.unwrap_model(model)
+        engine = make_engine(
+            policy,
+            tokenizer,
+            o.rollout,
+            parser=self.parser,
+            verifier=self.verifier,
+            sandbox=self.sandbox,
+        )
+        filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
+        ckpt_dir = ctx.out_dir / "checkpoints"
+        metrics_path = ctx.out_dir / "metrics.jsonl"
+        start = 0
+        latest = latest_checkpoint(ckpt_dir)
+        if latest is not None:
+            state = load_checkpoint(latest, model=policy, optimizer=optimizer, scheduler=scheduler)
+            start = int(state["step"])
+            if state.get("filler"):
+                filler.load_state_dict(state["filler"], decode=_decode)
+            ctx.log.info("resumed from %s (step %d)", latest, start)
+        _truncate_metrics(metrics_path, start)
+        sampling = Sampling(do_sample=True, temperature=o.temperature, top_p=o.top_p)
+        last: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
+        steps = ctx.progress(
+            range(start, o.steps), total=o.steps - start, desc="train-rl", unit="step"
+        )
+        for step in steps:
+            # Seed every step from (seed, step): a resumed run samples what an unbroken one would.
+            torch.manual_seed(self.builder.seed * 100003 + step)
+            rng = ctx.rng(f"step-{step}")
+            t0 = time.perf_counter()
+            batch, fill = self._fill(engine, arenas, filler, rng, sampling)
+            t_roll = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            loss_metrics = (
+                self._update(model, optimizer, scheduler, accelerator, batch, tokenizer)
+                if batch
+                else {}
+            )
+            t_train = time.perf_counter() - t1
+            episodes = [r for g in fill.pop("all_groups") for r in g]
+            m = _episode_metrics(episodes)
+            gen_tokens = fill.pop("generated_tokens")
+            m.update(fill)
+            m.update(loss_metrics)
+            m.update(
+                {
+                    "step": step + 1,
+                    "lr": scheduler.get_last_lr()[0],
+                    "rollout_s": t_roll,
+                    "train_s": t_train,
+                    "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
+                    "trained_sequences": sum(len(g) for g in batch),
+                }
+            )
+            last = m
+            history.append(m)
+            ctx.log_metrics(m, step + 1)
+            if accelerator.is_main_process:
+                with metrics_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(m) + "\n")
+            if o.checkpoint_every and (step + 1) % o.checkpoint_every == 0 and step + 1 < o.steps:
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_checkpoint(
+                        ckpt_dir,
+                        step + 1,
+                        model=policy,
+                        tokenizer=tokenizer,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        trainer_state={"filler": filler.state_dict(encode=_encode)},
+                        keep=o.keep_checkpoints,
+                    )
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_policy(policy, tokenizer, ctx.out_dir / "model")
+        summary = {k: v for k, v in last.items() if isinstance(v, (int, float))}
+        if history:
+            summary["reward_first"] = history[0]["reward"]
+            summary["reward_last"] = history[-1]["reward"]
+        return summary
+
+    def _fill(
+        self,
+        engine: RolloutEngine,
+        arenas: list[Arena],
+        filler: AdaptiveBatchFiller[Rollout],
+        rng: Any,
+        sampling: Sampling,
+    ) -> tuple[list[list[Rollout]], dict[str, Any]]:
+        """Roll out until a batch of valid groups is full (buffered groups first) or the round
+        budget is spent; then train on what there is."""
+        o = self.options
+        batch: list[list[Rollout]] | None = None
+        all_groups: list[list[Rollout]] = []
+        filtered = rounds = generated = from_buffer = 0
+        while batch is None and rounds < o.max_fill_rounds:
+            rounds += 1
+            picked = [arenas[rng.randrange(len(arenas))] for _ in range(o.groups_per_step)]
+            rollouts, stats = engine.run([a for a in picked for _ in range(o.group_size)], sampling)
+            generated += stats.generated_tokens
+            groups = [
+                rollouts[i * o.group_size : (i + 1) * o.group_size] for i in range(len(picked))
+            ]
+            all_groups += groups
+            batch, fill = filler.fill(groups, o.groups_per_step)
+            filtered += int(fill["filtered_groups"])
+            from_buffer = max(from_buffer, int(fill["groups_from_buffer"]))
+        if batch is None:
+            batch = filler.flush(o.groups_per_step)
+        return batch, {
+            "all_groups": all_groups,
+            "generated_tokens": generated,
+            "filtered_groups": filtered,
+            "groups_from_buffer": from_buffer,
+            "buffer_size": len(filler),
+            "fill_rounds": rounds,
+        }
+
+    def _update(
+        self,
+        model: Any,
+        optimizer: Any,
+        scheduler: Any,
+        accelerator: Any,
+        batch: list[list[Rollout]],
+        tokenizer: Any,
+    ) -> dict[str, float]:
+        o = self.options
+        rewards = torch.tensor([[r.reward for r in g] for g in batch], dtype=torch.float32)
+        advantages = self.algorithm.advantages(rewards).reshape(-1)
+        rollouts = [r for g in batch for r in g]
+        device = accelerator.device
+        micro = o.micro_batch_size or len(rollouts)
+        # The batch's loss denominator, shared by its micro-batches (token-level averaging over
+        # the whole batch, as the paper does), when the algorithm defines one.
+        counts = [sum(r.mask[1:]) for r in rollouts]
+        normalizer = (
+            self.algorithm.loss_normalizer(counts)
+            if hasattr(self.algorithm, "loss_normalizer")
+            else None
+        )
+        out: dict[str, float] = {}
+        old_cache: dict[int, torch.Tensor] = {}
+        ref_cache: dict[int, torch.Tensor] = {}
+        for _ in range(o.ppo_epochs):
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for start in range(0, len(rollouts), micro):
+                chunk = rollouts[start : start + micro]
+                ids, attention, mask = pad_batch(chunk, int(tokenizer.pad_token_id))
+                ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
+                logprobs = token_logprobs(model, ids, attention, o.temperature)
+                # One update per batch by default: the sampling policy is the current one.
+                old = old_cache.setdefault(start, logprobs.detach())
+                kwargs: dict[str, Any] = {}
+                if normalizer is not None:
+                    kwargs["normalizer"] = normalizer
+                if getattr(self.algorithm, "needs_reference", False):
+                    if start not in ref_cache:
+                        with torch.no_grad():
+                            ref_cache[start] = token_logprobs(
+                                self._reference(accelerator), ids, attention, o.temperature
+                            )
+                    kwargs["ref_logprobs"] = ref_cache[start]
+                loss, parts = self.algorithm.policy_loss(
+                    logprobs, old, advantages[start : start + micro].to(device), mask, **kwargs
+                )
+                accelerator.backward(loss)
+                loss_sum += float(loss.item())
+                share = len(chunk) / len(rollouts)
+                for key, value in parts.items():
+                    out[key] = out.get(key, 0.0) + float(value) * share
+            grad_norm = (
+                accelerator.clip_grad_norm_(model.parameters(), o.max_grad_norm)
+                if o.max_grad_norm > 0
+                else _grad_norm(model)
+            )
+            optimizer.step()
+            scheduler.step()
+            out["loss"] = loss_sum
+            out["grad_norm"] = float(grad_norm)
+        out["advantage_abs_mean"] = float(advantages.abs().mean())
+        return out
+
+    def _reference(self, accelerator: Any) -> Any:
+        """The frozen starting policy, for algorithms with a KL term to a reference."""
+        if getattr(self, "_ref_model", None) is None:
+            model, _ = load_policy(self._model_path, dtype=self.options.rollout.dtype)
+            self._ref_model = model.to(accelerator.device).eval()
+        return self._ref_model
+
+
+def _grad_norm(model: Any) -> float:
+    total = sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None)
+    return math.sqrt(total)
+
+
+def _episode_metrics(rollouts: Sequence[Rollout]) -> dict[str, float]:
+    n = max(1, len(rollouts))
+    rewards = [r.episode.reward for r in rollouts if r.episode.reward is not None]
+    return {
+        "reward": sum(x.value for x in rewards) / n,
+        "recall": sum(x.recall for x in rewards) / n,
+        "precision": sum(x.precision for x in rewards) / n,
+        "success_rate": sum(1 for x in rewards if x.recall >= 1.0) / n,
+        "calls_per_episode": sum(len(r.episode.calls) for r in rollouts) / n,
+        "turns_per_episode": sum(r.episode.turns for r in rollouts) / n,
+        "episode_tokens": sum(len(r.ids) for r in rollouts) / n,
+        "episodes": float(len(rollouts)),
+    }
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Forget metric lines written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and _line_step(line) <= step
+    ]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 30  # a torn line: drop it

@@ -121,6 +121,13 @@ def astra_run_end(config: RunConfig, out_dir: str, summaries: list[StageSummary]
 
 
 @hookspec
+def astra_report_sections(out_dir: str, summaries: list[StageSummary]) -> list[str] | None:
+    """Fired while ``report.md`` is written, after every stage of ``astra run``. Return Markdown
+    sections (each starting with a ``##`` heading) to append to the report, e.g. an eval table or
+    a plot a plugin saved under ``out_dir``; return ``None`` to add nothing."""
+
+
+@hookspec
 def astra_stage_start(stage: str, ctx: StageContext) -> None:
     """Fired when a stage starts (also when it resumes), before it produces anything.
     Return value: ignored."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -251,13 +252,37 @@ def run(
     finally:
         for tracker in trackers:
             tracker.close()
+    ran = {s.stage for s in summaries}
+    # A run of some stages keeps what earlier runs into the same directory reported for the rest.
+    earlier = [s for s in _earlier_summaries(out) if s.stage not in ran]
+    merged = sorted([*earlier, *summaries], key=lambda s: STAGES.index(s.stage))
+    sections = [
+        text
+        for result in plugins.hook.astra_report_sections(out_dir=str(out), summaries=merged)
+        for text in (result or [])
+    ]
     report = RunReport(
         name=config.run.name,
         config=config.path,
         seed=config.run.seed,
         out_dir=str(out),
-        stages=tuple(summaries),
+        stages=tuple(merged),
+        sections=tuple(sections),
     )
     report.write(out)
     plugins.hook.astra_run_end(config=config, out_dir=str(out), summaries=summaries)
     return report
+
+
+def _earlier_summaries(out: Path) -> list[StageSummary]:
+    path = out / "report.json"
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [
+            StageSummary(**item) for item in data.get("stages", []) if item.get("stage") in STAGES
+        ]
+    except (ValueError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return []

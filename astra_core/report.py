@@ -39,6 +39,7 @@ class RunReport:
     seed: int
     out_dir: str
     stages: tuple[StageSummary, ...]
+    sections: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,4 +89,6 @@ class RunReport:
                     lines.append(f"| {key} | {value} |")
             if s.error:
                 lines += ["", f"## {s.stage}: error", "", f"```\n{s.error}\n```"]
+        for section in self.sections:
+            lines += ["", section.strip()]
         return "\n".join(lines) + "\n"

@@ -24,3 +24,13 @@ def astra_register_trainers(registry: Any) -> None:
         options=EvalOptions,
         description="Models side by side on held-out arenas: success rate, reward and its parts.",
     )
+
+
+@hookimpl
+def astra_report_sections(out_dir: str, summaries: list[Any]) -> list[str]:
+    from pathlib import Path
+
+    from astra_rl_training.report_sections import eval_table, reward_curve
+
+    sections = [eval_table(summaries), reward_curve(Path(out_dir))]
+    return [s for s in sections if s]

@@ -54,9 +54,9 @@ class ComponentSpec:
         )
 
 
-def component(kind: str, default: str | None = None, **kwargs: Any) -> Any:
+def component(kind: str, default: str | None = None, *, help: str = "", **kwargs: Any) -> Any:
     """An options field that holds a nested component of ``kind`` (e.g. ``"llm_backend"``)."""
-    metadata = {KIND_METADATA_KEY: kind}
+    metadata = {KIND_METADATA_KEY: kind, "help": help}
     if default is None:
         return attrs.field(metadata=metadata, **kwargs)
     return attrs.field(default=ComponentSpec(default), metadata=metadata, **kwargs)

@@ -116,6 +116,15 @@ class ToolExecutor(Protocol):
     def call(self, server: ToolServer, call: ToolCall) -> ToolCallResult: ...
 
 
+@runtime_checkable
+class SessionToolExecutor(ToolExecutor, Protocol):
+    """A tool executor whose tools keep state per conversation: ``open_session(key)`` returns an
+    executor over a fresh copy of that state (one per trajectory), so sessions never see each
+    other's changes. Agents use it whenever an executor offers it."""
+
+    def open_session(self, key: str = "") -> ToolExecutor: ...
+
+
 @attrs.frozen
 class SandboxResult:
     """What came back from running code in a sandbox; ``limit`` names a limit that was hit."""

@@ -53,8 +53,9 @@ class Stage:
             if limit is not None and len(ctx.store) >= limit:
                 break
             if getattr(record, "status", "ok") == "failed":
-                reason = str(getattr(record, "metadata", {}).get("failure", "failed"))
-                ctx.drop(reason, record.id)
+                metadata = getattr(record, "metadata", {})
+                reason = str(metadata.get("failure", "failed"))
+                ctx.drop(reason, record.id, str(metadata.get("failure_detail", "")))
                 continue
             if ctx.hook is not None:
                 reason = ctx.hook.astra_filter_record(stage=self.name, record=record)

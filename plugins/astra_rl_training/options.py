@@ -20,9 +20,21 @@ class RolloutOptions:
     max_length: int = _help("cap on prompt + every turn, in tokens", 2048)
     stop_when_solved: bool = _help("end an episode once every sub-question is solved", False)
     system_prompt: str | None = _help("system message before the question (None: none)", None)
-    generation_backend: Literal["generate", "continuous-batching"] = _help(
-        "padded model.generate (fast on CPU) or transformers' continuous batching (GPU)", "generate"
+    generation_backend: Literal["generate", "continuous-batching", "server"] = _help(
+        "padded model.generate (fast on CPU), transformers' continuous batching (GPU), or an "
+        "OpenAI-compatible inference server that returns token ids (vLLM)",
+        "generate",
     )
+    server_url: str | None = _help(
+        "base URL of the rollout server (backend 'server'), e.g. http://127.0.0.1:8000/v1", None
+    )
+    server_model: str = _help("model name the rollout server serves", "policy")
+    weight_sync_url: str | None = _help(
+        "POST {'model_path': dir} here after each weight save so the server reloads (backend "
+        "'server'; SGLang: /update_weights_from_disk)",
+        None,
+    )
+    sync_every: int = _help("push weights to the rollout server every N steps", 1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help("model dtype", "auto")
 
 

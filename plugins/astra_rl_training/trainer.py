@@ -13,13 +13,13 @@ import torch
 from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 from astra_core.context import StageContext
-from astra_core.errors import AstraError
+from astra_core.errors import AstraError, ConfigError
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from astra_rl_training.generation import GENERATORS, Sampling
+from astra_rl_training.generation import GENERATORS, Sampling, ServerGenerate
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
@@ -47,9 +47,20 @@ def make_engine(
     from astra_arenas.runtime import ArenaRuntime
 
     chat = ChatTokens(tokenizer)
-    generator = GENERATORS[opts.generation_backend](
-        model, int(tokenizer.pad_token_id), chat.stop_ids
-    )
+    generator: Any
+    if opts.generation_backend == "server":
+        if not opts.server_url:
+            raise ConfigError("generation_backend = 'server' needs rollout.server_url")
+        generator = ServerGenerate(
+            opts.server_url,
+            opts.server_model,
+            stop_ids=chat.stop_ids,
+            weight_sync_url=opts.weight_sync_url,
+        )
+    else:
+        generator = GENERATORS[opts.generation_backend](
+            model, int(tokenizer.pad_token_id), chat.stop_ids
+        )
     return RolloutEngine(
         generator,
         chat,
@@ -161,6 +172,17 @@ class RLTrainer:
                 else {}
             )
             t_train = time.perf_counter() - t1
+            if (
+                batch
+                and isinstance(engine.generator, ServerGenerate)
+                and (step + 1) % o.rollout.sync_every == 0
+            ):
+                # The server samples the next rollouts: give it the weights just trained.
+                sync_dir = ctx.out_dir / "weights-sync"
+                if accelerator.is_main_process:
+                    save_policy(policy, tokenizer, sync_dir)
+                accelerator.wait_for_everyone()
+                engine.generator.sync_weights(str(sync_dir))
             episodes = [r for g in fill.pop("all_groups") for r in g]
             m = _episode_metrics(episodes)
             gen_tokens = fill.pop("generated_tokens")

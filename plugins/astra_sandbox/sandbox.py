@@ -1,0 +1,58 @@
+"""The sandbox components: run a script once, or open a persistent session."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from astra_core.protocols import SandboxResult
+from astra_sandbox.launch import BubblewrapLauncher, SubprocessLauncher
+from astra_sandbox.options import SandboxOptions
+from astra_sandbox.processes import SandboxProcess, classify, collect
+from astra_sandbox.session import SandboxSession
+
+
+class Sandbox:
+    """``run(code)`` executes a script in a fresh process; ``session()`` starts a persistent
+    worker for many calls (one per RL episode)."""
+
+    def __init__(
+        self, launcher: BubblewrapLauncher | SubprocessLauncher, options: SandboxOptions
+    ) -> None:
+        self.launcher = launcher
+        self.options = options
+        self.name = launcher.name
+
+    def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult:
+        directory = Path(tempfile.mkdtemp(prefix="astra-run-"))
+        try:
+            (directory / "main.py").write_text(code, encoding="utf-8")
+            t0 = time.monotonic()
+            process = SandboxProcess(
+                self.launcher.argv(directory, "main.py"),
+                self.launcher.cwd(directory),
+                self.options,
+                stdin=None,
+            )
+            try:
+                stdout, stderr, limit = collect(process, timeout_s or self.options.timeout_s)
+                limit = classify(process, stderr, limit)
+                code_ = process.proc.returncode if process.proc.returncode is not None else -9
+            finally:
+                process.close()
+            return SandboxResult(stdout, stderr, code_, limit, round(time.monotonic() - t0, 4))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def session(self) -> SandboxSession:
+        return SandboxSession(self.launcher, self.options)
+
+
+def make_bubblewrap(options: SandboxOptions) -> Sandbox:
+    return Sandbox(BubblewrapLauncher(options), options)
+
+
+def make_subprocess(options: SandboxOptions) -> Sandbox:
+    return Sandbox(SubprocessLauncher(options), options)

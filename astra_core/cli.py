@@ -26,7 +26,9 @@ def _shard(value: str) -> tuple[int, int]:
     return index, count
 
 
-def _common() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
+    """The ``-v``/``-q``/``--plugin``/``--disable-plugin`` options, as a parent parser for
+    plugin sub-commands."""
     # Accepted before and after the sub-command; SUPPRESS keeps a later default from
     # overwriting an earlier value.
     common = argparse.ArgumentParser(add_help=False)
@@ -163,7 +165,7 @@ def cmd_data_merge(args: argparse.Namespace) -> int:
 
 
 def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
-    common = _common()
+    common = common_options()
     parser = argparse.ArgumentParser(
         prog="astra",
         parents=[common],
@@ -237,7 +239,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def _pre_scan(argv: Sequence[str]) -> argparse.Namespace:
-    ns, _ = _common().parse_known_args(list(argv))
+    ns, _ = common_options().parse_known_args(list(argv))
     return ns
 
 

@@ -102,7 +102,9 @@ def astra_register_trainers(registry: Registrar) -> None:
 def astra_add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add sub-commands to ``astra``. Call ``subparsers.add_parser(...)`` and give the parser a
     ``func`` default: ``parser.set_defaults(func=callable)``; the callable receives the parsed
-    ``argparse.Namespace`` and returns an exit status. Return value: ignored."""
+    ``argparse.Namespace`` and returns an exit status. Pass
+    ``parents=[astra_core.cli.common_options()]`` to accept ``-v``/``-q``/``--plugin`` after the
+    sub-command as the core commands do. Return value: ignored."""
 
 
 # ---------------------------------------------------------------------------------------------

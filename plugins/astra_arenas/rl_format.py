@@ -1,0 +1,175 @@
+"""Import and export of the authors' released RL format (HF ``Emperorizzis/ASTRA-RL-1k``).
+
+One row per arena::
+
+    {"prompt": [{"role": "user", "content": "..."}],
+     "tool_schema": "[{\"type\": \"function\", \"function\": {...}}, ...]",  # distractors too
+     "tool_dict": "{\"tool_name\": \"<python source>\", ...}",
+     "sub_qa_dict": "{\"tool_name\": [\"gold sub-answer\", ...], ...}"}
+
+The last three are JSON *strings* in the release; both strings and decoded values are read.
+The format keeps no decomposition (no sub-questions, dependencies, gold calls or final answer),
+so an export may add an ``astra`` field (a JSON string with those) that makes the round trip
+exact; readers of the released format ignore it. Without it an import gets one sub-question per
+gold answer (tool known, call unknown) and ``single``/``parallel-single`` as topology.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import cattrs
+
+from astra_core.errors import RecordError
+from astra_core.records import Arena, SubQuestion, ToolCall, tool_name
+
+RL_FIELDS: tuple[str, ...] = ("prompt", "tool_schema", "tool_dict", "sub_qa_dict")
+EXTRA_FIELD = "astra"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def arena_to_rl_row(arena: Arena, *, with_astra: bool = True) -> dict[str, Any]:
+    """The released row for ``arena`` (plus the ``astra`` field unless ``with_astra=False``)."""
+    sub_qa: dict[str, list[str]] = {}
+    for sq in arena.needed:
+        if sq.tool:
+            sub_qa.setdefault(sq.tool, []).append(sq.answer)
+    row: dict[str, Any] = {
+        "prompt": [{"role": "user", "content": arena.question}],
+        "tool_schema": _dumps(list(arena.tools)),
+        "tool_dict": _dumps(dict(arena.tool_code)),
+        "sub_qa_dict": _dumps(sub_qa),
+    }
+    if with_astra:
+        row[EXTRA_FIELD] = _dumps(
+            {
+                "id": arena.id,
+                "answer": arena.answer,
+                "topology": arena.topology,
+                "subquestions": cattrs.unstructure(list(arena.subquestions)),
+                "distractors": list(arena.distractors),
+                "domain": arena.domain,
+                "metadata": arena.metadata,
+            }
+        )
+    return row
+
+
+def _decoded(row: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in row:
+        raise RecordError(f"{where}: RL row has no {key!r} field (fields: {', '.join(row)})")
+    value = row[key]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"{where}: field {key!r} is not valid JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise RecordError(f"{where}: field {key!r} must hold a {kind.__name__}, got "
+                          f"{type(value).__name__}")
+    return value
+
+
+def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena:
+    """An ``Arena`` from a released row (exact when the row carries the ``astra`` field)."""
+    prompt = _decoded(row, "prompt", list, where)
+    tools_in = _decoded(row, "tool_schema", list, where)
+    tool_code = _decoded(row, "tool_dict", dict, where)
+    sub_qa = _decoded(row, "sub_qa_dict", dict, where)
+    users = [m.get("content", "") for m in prompt if isinstance(m, Mapping)
+             and m.get("role") == "user"]
+    if not users:
+        raise RecordError(f"{where}: prompt has no user message")
+    question = str(users[-1])
+    tools: list[dict[str, Any]] = []
+    names: set[str] = set()
+    duplicates: list[str] = []
+    for tool in tools_in:
+        try:
+            name = tool_name(tool)
+        except (KeyError, TypeError) as exc:
+            raise RecordError(
+                f"{where}: a tool_schema entry is not an OpenAI tool: {tool!r:.200}"
+            ) from exc
+        if name in names:
+            duplicates.append(name)  # the release has a few; the first one wins
+            continue
+        names.add(name)
+        tools.append(tool)
+    gold: dict[str, list[str]] = {
+        str(k): [str(a) for a in (v if isinstance(v, list) else [v])] for k, v in sub_qa.items()
+    }
+    extra = row.get(EXTRA_FIELD)
+    if extra:
+        info = json.loads(extra) if isinstance(extra, str) else dict(extra)
+        try:
+            subquestions = tuple(cattrs.structure(info["subquestions"], list[SubQuestion]))
+        except Exception as exc:
+            raise RecordError(f"{where}: the {EXTRA_FIELD!r} field is malformed: {exc}") from exc
+        restored: dict[str, list[str]] = {}
+        for sq in subquestions:
+            if sq.needs_tool and sq.tool:
+                restored.setdefault(sq.tool, []).append(sq.answer)
+        if restored != gold:
+            raise RecordError(f"{where}: sub_qa_dict disagrees with the {EXTRA_FIELD!r} field")
+        return Arena(
+            question=question,
+            answer=info.get("answer", ""),
+            topology=info["topology"],
+            subquestions=subquestions,
+            tools=tuple(tools),
+            tool_code={str(k): str(v) for k, v in tool_code.items()},
+            distractors=tuple(info.get("distractors", ())),
+            domain=info.get("domain", ""),
+            metadata=info.get("metadata", {}),
+            id=info.get("id", ""),
+        )
+    subs: list[SubQuestion] = []
+    for name, answers in gold.items():
+        for answer in answers:
+            n = len(subs) + 1
+            subs.append(SubQuestion(f"q{n}", f"Sub-task {n}: find it with {name}.", answer,
+                                    (), True, name, None))
+    metadata: dict[str, Any] = {"source": "ASTRA-RL-1k", "dependencies_known": False}
+    if duplicates:
+        metadata["duplicate_tools"] = duplicates
+    return Arena(
+        question=question,
+        answer="",
+        topology="single" if len(subs) == 1 else "parallel-single",
+        subquestions=tuple(subs),
+        tools=tuple(tools),
+        tool_code={str(k): str(v) for k, v in tool_code.items()},
+        distractors=tuple(n for n in (tool_name(t) for t in tools) if n not in gold),
+        metadata=metadata,
+    )
+
+
+def gold_calls(arena: Arena) -> dict[str, ToolCall]:
+    """Sub-question id -> verified call (imports of the bare format have none)."""
+    return {sq.id: sq.call for sq in arena.subquestions if sq.call is not None}
+
+
+def read_rl_jsonl(path: str | Path) -> Iterator[Arena]:
+    """Arenas from a JSONL file of released rows (e.g. the dataset exported with ``to_json``)."""
+    path = Path(path)
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                yield arena_from_rl_row(json.loads(line), where=f"{path}:{lineno}")
+
+
+def write_rl_jsonl(arenas: Iterable[Arena], path: str | Path, *, with_astra: bool = True) -> int:
+    """Write arenas as released rows; returns how many."""
+    n = 0
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for arena in arenas:
+            fh.write(_dumps(arena_to_rl_row(arena, with_astra=with_astra)) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,191 @@
+"""The arena runtime an RL rollout drives: one episode, its tools live in a sandbox worker.
+
+``reset()`` starts a fresh sandbox session and loads the arena's tool code into it, so no state
+crosses episodes; ``step(call)`` checks a parsed call against the arena's schemas and runs it in
+the session; ``close()`` ends the session. Anything wrong with a call (a parse error passed as a
+string, an unknown tool, missing, unexpected or mistyped arguments, a tool that raises, a worker
+that dies or times out) comes back as an error observation, never as an exception, and the
+verifier counts it as a call.
+
+The sandbox should offer ``session()`` (a persistent worker with ``load(code)`` and
+``call(name, arguments)``); a sandbox with only ``run(code)`` still works, one process per call
+and no state kept between calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import jsonschema
+
+from astra_arenas.verification import GoldCheck, run_checks
+from astra_core.protocols import Sandbox
+from astra_core.records import Arena, JSONDict, ToolCall, ToolCallResult, tool_name
+
+
+class _RunPerCall:
+    """A session over a plain ``Sandbox``: every call runs the tool code afresh."""
+
+    def __init__(self, sandbox: Sandbox, timeout_s: float | None) -> None:
+        self.sandbox = sandbox
+        self.timeout_s = timeout_s
+        self.units: dict[str, str] = {}
+
+    def load(self, code: str, name: str = "") -> None:
+        self.units[name or f"unit{len(self.units)}"] = code
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
+        unit = name if name in self.units else next(iter(self.units), "")
+        check = GoldCheck("call", unit, ToolCall(name, dict(arguments)), "\x00")
+        (result,) = run_checks(self.sandbox, self.units, [check], timeout_s=self.timeout_s)
+        # The check's answer is never printed: a call that ran normally fails only on that.
+        failed = not result.reason.startswith("output does not contain")
+        return (result.reason + ("\n" + result.output if result.output else "")
+                if failed else result.output), failed
+
+    def close(self) -> None:
+        self.units.clear()
+
+
+class ArenaRuntime:
+    """Per-episode tool execution for one arena (see the module docstring)."""
+
+    def __init__(
+        self,
+        arena: Arena,
+        sandbox: Sandbox,
+        *,
+        max_output_chars: int = 8000,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.arena = arena
+        self.sandbox = sandbox
+        self.max_output_chars = max_output_chars
+        self.timeout_s = timeout_s
+        self.schemas: dict[str, JSONDict] = {}
+        for tool in arena.tools:
+            self.schemas.setdefault(tool_name(tool), tool["function"].get("parameters") or {})
+        self._session: Any = None
+        self._load_errors: dict[str, str] = {}
+        self.calls = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """A fresh session with every tool of the arena loaded; earlier state is gone."""
+        self.close()
+        self.calls = 0
+        self._load_errors = {}
+        session_factory = getattr(self.sandbox, "session", None)
+        if callable(session_factory):
+            session = session_factory()
+        else:
+            session = _RunPerCall(self.sandbox, self.timeout_s)
+        for name in self.schemas:
+            code = self.arena.tool_code.get(name)
+            if code is None:
+                self._load_errors[name] = "the arena has no code for this tool"
+                continue
+            try:
+                outcome = (
+                    session.load(code, name)
+                    if isinstance(session, _RunPerCall)
+                    else session.load(code)
+                )
+            except Exception as exc:  # a tool that does not load is an error for its calls only
+                self._load_errors[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if outcome is not None and getattr(outcome, "error", None):
+                self._load_errors[name] = str(outcome.error)
+        self._session = session
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            closer = getattr(session, "close", None)
+            if callable(closer):
+                closer()
+
+    def __enter__(self) -> ArenaRuntime:
+        self.reset()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _error(self, name: str, arguments: Mapping[str, Any], message: str) -> ToolCallResult:
+        return ToolCallResult(name, dict(arguments), f"Error: {message}", error=True)
+
+    def check(self, call: ToolCall) -> str | None:
+        """Why ``call`` cannot run (unknown tool, bad arguments), or ``None`` when it can."""
+        if call.name not in self.schemas:
+            available = ", ".join(sorted(self.schemas))
+            return f"unknown tool {call.name!r}; available tools: {available}"
+        if not isinstance(call.arguments, Mapping):
+            return f"arguments of {call.name} must be a JSON object"
+        schema = self.schemas[call.name]
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties", False) is not True:
+            extra = sorted(set(call.arguments) - set(props))
+            if extra:
+                return (
+                    f"{call.name} got unexpected argument(s) {', '.join(extra)}; "
+                    f"it takes: {', '.join(props) or 'none'}"
+                )
+        try:
+            jsonschema.validate(dict(call.arguments), schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            return f"invalid arguments for {call.name}: {exc.message}" + (
+                f" (at {where})" if where else ""
+            )
+        except jsonschema.SchemaError as exc:
+            return f"tool {call.name} has an invalid parameter schema: {exc.message}"
+        return None
+
+    def step(self, call: ToolCall | str) -> ToolCallResult:
+        """Run one parsed call (or turn a parse error string into an observation)."""
+        self.calls += 1
+        if isinstance(call, str):
+            return self._error("", {}, f"malformed tool call: {call}")
+        problem = self.check(call)
+        if problem is not None:
+            return self._error(call.name, call.arguments if isinstance(call.arguments, Mapping)
+                               else {}, problem)
+        if call.name in self._load_errors:
+            return self._error(
+                call.name, call.arguments, f"tool {call.name} failed to load: "
+                f"{self._load_errors[call.name]}"
+            )
+        if self._session is None:
+            self.reset()
+        try:
+            outcome = self._session.call(call.name, dict(call.arguments))
+        except Exception as exc:
+            # The worker died or timed out: its state is gone, the next call gets a fresh one.
+            self.close()
+            return self._error(call.name, call.arguments, f"the tool call failed: {exc}")
+        if isinstance(outcome, tuple):
+            output, failed = outcome
+        else:
+            output, error = getattr(outcome, "output", ""), getattr(outcome, "error", None)
+            failed = bool(error)
+            if failed:  # what it printed before failing, then the error itself
+                output = f"{output}\n{error}" if output else str(error)
+        if not isinstance(output, str):
+            output = json.dumps(output, ensure_ascii=False, default=str)
+        if len(output) > self.max_output_chars:
+            output = output[: self.max_output_chars] + "\n[output truncated]"
+        if failed:
+            return self._error(call.name, call.arguments, output)
+        return ToolCallResult(call.name, dict(call.arguments), output, error=False)

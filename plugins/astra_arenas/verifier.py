@@ -1,0 +1,56 @@
+"""The ``subtask-f1`` verifier: the paper's trajectory reward (Eq. 29-31).
+
+recall r = solved / needed sub-questions, precision p = solved / (calls + eps),
+reward = 2pr / (p + r), 0 when both are 0. A needed sub-question is solved when the output of a
+successful call contains its gold answer (matcher option). Every call counts, failed and
+malformed ones included, so guessing and spamming calls cost precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from astra_arenas.matching import matcher
+from astra_arenas.options import SubtaskF1Options
+from astra_core.records import Arena, Reward, ToolCallResult
+
+
+class SubtaskF1Verifier:
+    def __init__(self, options: SubtaskF1Options | None = None) -> None:
+        self.options = options or SubtaskF1Options()
+        self.match = matcher(self.options.matcher)
+
+    def solved_ids(self, arena: Arena, calls: Sequence[ToolCallResult]) -> tuple[str, ...]:
+        """Ids of the needed sub-questions some successful call's output answers, in order."""
+        ok = [c for c in calls if not c.error]
+        solved = []
+        for sq in arena.needed:
+            pool = [c for c in ok if c.name == sq.tool] if self.options.require_tool_match else ok
+            if any(self.match(sq.answer, c.output) for c in pool):
+                solved.append(sq.id)
+        return tuple(solved)
+
+    def score(self, arena: Arena, calls: Sequence[ToolCallResult]) -> Reward:
+        needed = len(arena.needed)
+        solved = self.solved_ids(arena, calls)
+        n_calls = len(calls)
+        errors = sum(1 for c in calls if c.error)
+        recall = len(solved) / needed if needed else 0.0
+        precision = len(solved) / (n_calls + self.options.epsilon) if n_calls else 0.0
+        precision = min(precision, 1.0)  # eps makes it a hair under 1; never above
+        value = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        return Reward(
+            value=value,
+            recall=recall,
+            precision=precision,
+            solved=solved,
+            calls=n_calls,
+            parts={
+                "recall": recall,
+                "precision": precision,
+                "needed": float(needed),
+                "solved": float(len(solved)),
+                "calls": float(n_calls),
+                "error_calls": float(errors),
+            },
+        )

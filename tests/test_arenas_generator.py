@@ -1,0 +1,205 @@
+"""The ``offline-world`` environment generator, run with the real sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from astra_arenas.generator import OfflineWorldGenerator, topology_schedule
+from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
+from astra_arenas.relations import relation
+from astra_arenas.rl_format import arena_from_rl_row, arena_to_rl_row
+from astra_arenas.structure import topology_of, validate_structure
+from astra_arenas.tool_code import ToolDraft, gold_call
+from astra_arenas.verification import run_checks, verify_arena
+
+from astra_core.context import StageContext
+from astra_core.options import ComponentSpec
+from astra_core.plugins import load_plugins
+from astra_core.records import TOPOLOGIES, Arena
+from astra_core.registry import ComponentBuilder
+from astra_core.store import RecordStore
+
+
+@pytest.fixture(scope="module")
+def builder() -> ComponentBuilder:
+    return ComponentBuilder(load_plugins().registry, seed=3)
+
+
+@pytest.fixture(scope="module")
+def sandbox(builder: ComponentBuilder):
+    return builder.build("sandbox", "subprocess")
+
+
+def make_ctx(builder: ComponentBuilder, path: Path, shard: tuple[int, int] = (0, 1)):
+    store = RecordStore(path / "synth-arenas", Arena).open()
+    return StageContext("synth-arenas", run_dir=path, builder=builder, store=store, quiet=True,
+                        shard=shard)
+
+
+def generator(builder: ComponentBuilder, **options) -> OfflineWorldGenerator:
+    return builder.build("environment_generator", ComponentSpec("offline-world", options))
+
+
+@pytest.fixture(scope="module")
+def arenas(builder: ComponentBuilder, tmp_path_factory) -> list[Arena]:
+    ctx = make_ctx(builder, tmp_path_factory.mktemp("gen"))
+    out = list(generator(builder, count=24, max_hops=4).generate(ctx))
+    assert ctx.store is not None and ctx.store.dropped_counts() == {}
+    return out
+
+
+def test_all_four_topologies_and_sound_structure(arenas: list[Arena]):
+    assert len(arenas) == 24
+    counts = Counter(a.topology for a in arenas)
+    assert set(counts) == set(TOPOLOGIES) and min(counts.values()) == 6
+    for arena in arenas:
+        assert validate_structure(arena) == [], arena.id
+        assert topology_of(arena.subquestions) == arena.topology
+        assert all(s.call is not None and s.tool for s in arena.needed)
+        assert len(arena.needed) >= 1
+    assert max(a.metadata["hops"] for a in arenas if a.topology == "multi") >= 3
+    assert any(not s.needs_tool for a in arenas for s in a.subquestions), "no non-tool leaf"
+
+
+def test_every_gold_call_passes_in_the_sandbox(arenas: list[Arena], sandbox):
+    for arena in arenas:
+        results = verify_arena(arena, sandbox, timeout_s=30)
+        assert len(results) == len(arena.needed)
+        assert all(r.passed for r in results), [r.reason for r in results if not r.passed]
+        for sq in arena.needed:
+            assert sq.call is not None and sq.tool in arena.tool_code
+
+
+def test_merged_tools_hold_every_member_and_keep_all_calls_passing(arenas: list[Arena], sandbox):
+    merged_arenas = [a for a in arenas if a.metadata["merged"]]
+    assert merged_arenas, "24 arenas should include some with homogeneous tools"
+    for arena in merged_arenas:
+        for name, members in arena.metadata["merged"].items():
+            assert arena.tool_names.count(name) == 1
+            subs = [s for s in arena.subquestions if s.id in members]
+            assert {s.tool for s in subs} == {name}
+            for s in subs:
+                assert s.call is not None
+                subject = next(iter(s.call.arguments.values()))
+                assert repr(subject.casefold()) in arena.tool_code[name]
+        assert all(r.passed for r in verify_arena(arena, sandbox, timeout_s=30))
+
+
+def test_distractors_respect_bands_and_exclude_in_scope_domains(arenas: list[Arena]):
+    total = 0
+    for arena in arenas:
+        domains = arena.metadata["tool_domains"]
+        in_scope = {s.tool for s in arena.needed}
+        scope_domains = {domains[t] for t in in_scope}
+        bands = arena.metadata["distractor_bands"]
+        assert sorted(n for b in bands.values() for n in b) == sorted(arena.distractors)
+        for band, names in bands.items():
+            assert len(names) <= 2, band
+        for name in arena.distractors:
+            total += 1
+            assert name not in in_scope
+            assert domains[name] not in scope_domains
+            assert name in arena.tool_code and name in arena.tool_names
+            gold = {s.answer for s in arena.needed}
+            assert not any(repr(g) in arena.tool_code[name] for g in gold)
+    assert total >= 2 * len(arenas)
+
+
+def test_merge_rejects_a_merge_that_breaks_a_call(sandbox):
+    rel = relation("get_city_population")
+
+    def run(units, checks):
+        return run_checks(sandbox, units, checks, timeout_s=30)
+
+    a = GoldStep("q1", ToolDraft(rel, (("Quellar", 1200),)), gold_call(rel, "Quellar"), "1200")
+    b = GoldStep("q2", ToolDraft(rel, (("Brio", 3400),)), gold_call(rel, "Brio"), "3400")
+    tools, reruns = merge_homogeneous([a, b], run)
+    assert len(tools) == 1 and tools[0].members == ("q1", "q2") and reruns == 1
+    assert dict(tools[0].draft.rows) == {"Quellar": 1200, "Brio": 3400}
+    wrong = GoldStep("q2", b.draft, b.call, "9999")  # its table cannot give this answer
+    with pytest.raises(MergeError) as info:
+        merge_homogeneous([a, wrong], run)
+    assert info.value.reason == "merge-broke-call" and "q2" in info.value.detail
+    clash = GoldStep("q2", ToolDraft(rel, (("Quellar", 5),)), gold_call(rel, "Quellar"), "5")
+    with pytest.raises(MergeError, match="two values"):
+        merge_homogeneous([a, clash], run)
+
+
+def test_same_index_same_arena_and_offsets_differ(builder: ComponentBuilder):
+    gen = generator(builder, count=4)
+    one = gen.build(0, 2, "multi", "x")
+    assert gen.build(0, 2, "multi", "x") == one
+    other = generator(builder, count=4, seed_offset=1).build(0, 2, "multi", "x")
+    assert other.question != one.question
+
+
+def test_resume_skips_and_shards_partition(builder: ComponentBuilder, tmp_path: Path):
+    ctx = make_ctx(builder, tmp_path / "a")
+    gen = generator(builder, count=6)
+    first = list(gen.generate(ctx))
+    for arena in first:
+        ctx.store.write(arena)
+    assert list(gen.generate(ctx)) == [], "a re-run must skip the ids already written"
+    halves = [
+        {a.id for a in gen.generate(make_ctx(builder, tmp_path / f"s{i}", (i, 2)))}
+        for i in range(2)
+    ]
+    assert not halves[0] & halves[1]
+    assert halves[0] | halves[1] == {a.id for a in first}
+
+
+def test_failed_verification_drops_with_reason(builder: ComponentBuilder, tmp_path: Path):
+    ctx = make_ctx(builder, tmp_path)
+    gen = generator(builder, count=2, timeout_s=0.001, max_attempts=1)
+    assert list(gen.generate(ctx)) == []
+    lines = (tmp_path / "synth-arenas" / "dropped.jsonl").read_text().splitlines()
+    reasons = [json.loads(line)["reason"] for line in lines]
+    assert reasons == ["gold-call-failed", "gold-call-failed"]
+
+
+def test_generated_arenas_round_trip_as_json_and_rl_rows(arenas: list[Arena]):
+    for arena in arenas:
+        assert Arena.from_json(arena.to_json()) == arena
+        row = json.loads(json.dumps(arena_to_rl_row(arena)))
+        assert arena_from_rl_row(row) == arena
+
+
+def test_topology_schedule_follows_weights():
+    order = topology_schedule({"single": 1, "parallel-single": 1, "multi": 2,
+                               "parallel-multi": 0}, 40)
+    counts = Counter(order)
+    assert counts == {"single": 10, "parallel-single": 10, "multi": 20}
+    assert set(order[:4]) == {"single", "parallel-single", "multi"}
+    assert topology_schedule({"single": 1, "multi": 1}, 10)[:7] == topology_schedule(
+        {"single": 1, "multi": 1}, 7
+    )
+
+
+def test_bad_options_are_config_errors(builder: ComponentBuilder):
+    from astra_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown topology 'star'"):
+        generator(builder, topologies={"star": 1.0})
+    with pytest.raises(ConfigError, match="min_hops"):
+        generator(builder, min_hops=4, max_hops=2)
+
+
+@pytest.mark.slow
+def test_the_stage_writes_over_100_arenas(tmp_path: Path):
+    import astra_core
+
+    config = tmp_path / "arenas.toml"
+    config.write_text(
+        '[run]\nname = "arenas"\nseed = 0\n\n'
+        '[synth-arenas.generator]\nname = "offline-world"\ncount = 104\n',
+        encoding="utf-8",
+    )
+    astra_core.run(astra_core.load_config(config), tmp_path / "run", quiet=True)
+    out = tmp_path / "run" / "synth-arenas"
+    arenas = [Arena.from_json(line) for p in sorted(out.glob("data-*.jsonl"))
+              for line in p.read_text().splitlines() if line.strip()]
+    assert len(arenas) >= 100
+    assert {a.topology for a in arenas} == set(TOPOLOGIES)

@@ -1,0 +1,33 @@
+"""The ``Accelerator`` every ASTRA trainer runs on.
+
+One process on a CPU or a GPU, or many under ``accelerate launch`` / ``torchrun`` (DDP, also
+gloo on CPUs: ``ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 ...``).
+Trainers shard the work themselves (``process_index`` of ``num_processes``) and never let
+Accelerate step schedulers or split data loaders, so a step means the same thing on one process
+and on many.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def make_accelerator(mixed_precision: str = "no") -> Any:
+    import torch
+    from accelerate import Accelerator
+
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "") in ("1", "true")
+    # the option when it asks for autocast, else what `accelerate launch --mixed_precision` set
+    mixed = mixed_precision
+    if mixed == "no":
+        mixed = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    return Accelerator(cpu=cpu, mixed_precision=mixed, step_scheduler_with_optimizer=False)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy and torch generators of this process (the same seed on every process, so
+    models built from scratch start identical everywhere)."""
+    from accelerate.utils import set_seed
+
+    set_seed(seed)

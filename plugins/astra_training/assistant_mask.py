@@ -1,0 +1,124 @@
+"""Token ids of a conversation and the mask of the tokens the assistant produced.
+
+The mask comes from the chat template: templates with ``{% generation %}`` markers (ASTRA's own,
+TRL's patched ones, many recent models) give it through ``return_assistant_tokens_mask``. For a
+template without markers, each assistant turn is found by rendering the conversation up to the
+turn (with the generation prompt) and up to its end: the characters in between, less trailing
+whitespace, are the turn. That needs a template whose rendering of a prefix of the conversation
+is a prefix of the whole rendering; a template that rewrites earlier turns is refused with an
+error that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from astra_core.errors import AstraError
+
+_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+@attrs.frozen
+class TokenizedConversation:
+    input_ids: tuple[int, ...]
+    assistant_mask: tuple[int, ...]
+    source: str = ""
+
+    @property
+    def targets(self) -> int:
+        return sum(self.assistant_mask)
+
+
+def has_generation_markers(tokenizer: Any) -> bool:
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        template = template.get("default") or next(iter(template.values()), None)
+    return isinstance(template, str) and bool(_GENERATION.search(template))
+
+
+def _render(
+    tokenizer: Any,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    *,
+    add_generation_prompt: bool = False,
+) -> str:
+    return str(
+        tokenizer.apply_chat_template(
+            list(messages),
+            tools=list(tools) if tools else None,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+        )
+    )
+
+
+def assistant_char_spans(
+    tokenizer: Any,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    where: str = "",
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character span of every assistant turn, found by
+    rendering prefixes (for templates without generation markers)."""
+    full = _render(tokenizer, messages, tools)
+    spans: list[tuple[int, int]] = []
+    for i, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        before = _render(tokenizer, messages[:i], tools, add_generation_prompt=True)
+        through = _render(tokenizer, messages[: i + 1], tools)
+        if not (through.startswith(before) and full.startswith(through)):
+            raise AstraError(
+                f"{where}: the chat template renders earlier turns differently once later ones "
+                "follow, so assistant turns cannot be located; use a template with "
+                "{% generation %} markers"
+            )
+        end = len(through.rstrip())
+        spans.append((len(before), end))
+    return full, spans
+
+
+def _ids(encoded: Any) -> list[int]:
+    if hasattr(encoded, "keys"):
+        encoded = encoded["input_ids"]
+    if encoded and isinstance(encoded[0], list):
+        encoded = encoded[0]
+    return [int(i) for i in encoded]
+
+
+def tokenize_conversation(
+    tokenizer: Any,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    where: str = "",
+    use_markers: bool | None = None,
+) -> TokenizedConversation:
+    """Ids of the rendered conversation with a 1 on every token an assistant turn produced
+    (its text, its tool calls and its end-of-turn token)."""
+    if use_markers is None:
+        use_markers = has_generation_markers(tokenizer)
+    if use_markers:
+        encoded = tokenizer.apply_chat_template(
+            list(messages),
+            tools=list(tools) if tools else None,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+        ids = _ids(encoded)
+        mask = [int(m) for m in encoded["assistant_masks"]]
+        return TokenizedConversation(tuple(ids), tuple(mask), where)
+    text, spans = assistant_char_spans(tokenizer, messages, tools, where)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = _ids(encoded)
+    mask = [0] * len(ids)
+    for t, (start, end) in enumerate(encoded["offset_mapping"]):
+        if end > start and any(s <= start and end <= e for s, e in spans):
+            mask[t] = 1
+    return TokenizedConversation(tuple(ids), tuple(mask), where)

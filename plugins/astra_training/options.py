@@ -1,0 +1,156 @@
+"""Options of the tiny-model builder and of the ``sft`` trainer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from astra_core.options import component
+
+
+def _opt(text: str, default: Any) -> Any:
+    return attrs.field(default=default, metadata={"help": text})
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class TinyModelOptions:
+    """A Qwen3-architecture model built from scratch, with a BPE tokenizer trained on the run's
+    own data. The defaults (about 1 M parameters) learn a tool-calling format on two CPU cores in
+    minutes; a Qwen3-0.6B-like shape for a GPU is hidden_size 1024, num_layers 28, num_heads 16,
+    num_kv_heads 8, head_dim 128, intermediate_size 3072 (about 0.45 B with a 2k vocabulary)."""
+
+    vocab_size: int = attrs.field(
+        default=1024,
+        validator=_positive,
+        metadata={"help": "BPE vocabulary size, special tokens and the 256 bytes included"},
+    )
+    min_frequency: int = _opt("a pair is merged only when it occurs this often", 2)
+    hidden_size: int = attrs.field(default=128, validator=_positive, metadata={"help": "width"})
+    num_layers: int = attrs.field(
+        default=4, validator=_positive, metadata={"help": "decoder layers"}
+    )
+    num_heads: int = attrs.field(
+        default=4, validator=_positive, metadata={"help": "attention heads"}
+    )
+    num_kv_heads: int = attrs.field(
+        default=2, validator=_positive, metadata={"help": "key/value heads (grouped-query)"}
+    )
+    head_dim: int = _opt("width of a head (0: hidden_size / num_heads)", 0)
+    intermediate_size: int = attrs.field(
+        default=384, validator=_positive, metadata={"help": "MLP width"}
+    )
+    max_position_embeddings: int = _opt("longest sequence the rotary embedding is set up for", 4096)
+    rope_theta: float = _opt("rotary embedding base", 10000.0)
+    tie_word_embeddings: bool = _opt("share the input embedding and the output head", True)
+
+
+@attrs.frozen
+class SFTOptions:
+    """Supervised fine-tuning on OpenAI-messages conversations, loss on assistant tokens only."""
+
+    model: str = _opt(
+        '"tiny" (build one from the training data), a local directory or a hub id', "tiny"
+    )
+    tiny: TinyModelOptions = attrs.field(
+        factory=TinyModelOptions, metadata={"help": 'shape of the model built when model = "tiny"'}
+    )
+    trajectories: str = _opt(
+        'stage whose trajectories (status "ok") are trained on; "" to read none',
+        "synth-trajectories",
+    )
+    data_files: tuple[str, ...] = _opt(
+        'OpenAI-messages JSONL files (one {"messages": [...], "tools": [...]} per line); '
+        "relative paths are read from the config file's directory",
+        (),
+    )
+    arena_demos: str = _opt(
+        "stage whose training arenas (never the held-out ones) are replayed into demonstrations "
+        'from their sandbox-verified calls; "" for none',
+        "",
+    )
+    arena_holdout_fraction: float = _opt(
+        "the share of arenas held out for eval: must match train-rl's and eval's value", 0.2
+    )
+    arena_demo_copies: int = attrs.field(
+        default=1,
+        validator=_positive,
+        metadata={"help": "each demonstration is trained on this many times per epoch"},
+    )
+    sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
+    system_prompt: str | None = _opt(
+        "system message put first in conversations that have none (use the one RL and eval use)",
+        None,
+    )
+    max_length: int = attrs.field(
+        default=1024, validator=_positive, metadata={"help": "tokens per sequence"}
+    )
+    overlong: Literal["truncate", "drop"] = _opt(
+        "what happens to a conversation longer than max_length", "truncate"
+    )
+    packing: bool = _opt(
+        "pack several conversations into each max_length row (attention stays per conversation)",
+        False,
+    )
+    shared_prefix: bool = _opt(
+        "compute the token prefix a micro-batch shares (system prompt and tools) once and reuse "
+        "its key/value cache for every row: same loss, much faster when the prefix is long",
+        True,
+    )
+    batch_size: int = attrs.field(
+        default=8, validator=_positive, metadata={"help": "sequences per process per micro-batch"}
+    )
+    grad_accum: int = attrs.field(
+        default=1, validator=_positive, metadata={"help": "micro-batches per optimizer step"}
+    )
+    epochs: float = attrs.field(
+        default=1.0, validator=_positive, metadata={"help": "passes over the data"}
+    )
+    max_steps: int = attrs.field(
+        default=0, validator=_non_negative, metadata={"help": "optimizer steps (0: from epochs)"}
+    )
+    lr: float = _opt("peak learning rate (tiny models: 1e-3 to 3e-3; pretrained: ~1e-5)", 2e-3)
+    warmup_ratio: float = _opt("fraction of the steps spent warming up linearly", 0.05)
+    min_lr_ratio: float = _opt("the cosine decays to lr times this", 0.0)
+    weight_decay: float = _opt("AdamW weight decay", 0.0)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    max_grad_norm: float = _opt("gradient clipping (0: off)", 1.0)
+    seed: int | None = _opt("data order and model init (None: the run seed)", None)
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = _opt(
+        "dtype the weights are loaded in (keep float32 and use mixed_precision on GPUs)", "float32"
+    )
+    mixed_precision: Literal["no", "bf16", "fp16"] = _opt(
+        "autocast through accelerate (`accelerate launch --mixed_precision` also sets it)", "no"
+    )
+    gradient_checkpointing: bool = _opt("recompute activations in backward to save memory", False)
+    attn_implementation: str | None = _opt(
+        'attention kernel passed to from_pretrained ("sdpa", "eager", "flash_attention_2")', None
+    )
+    trust_remote_code: bool = _opt("allow hub models that ship their own code", False)
+    checkpoint_every: int = attrs.field(
+        default=0,
+        validator=_non_negative,
+        metadata={"help": "save weights and full training state every N steps (0: never)"},
+    )
+    keep_full_state: int = _opt(
+        "full states (optimizer, scheduler, RNG, data position) kept: the latest N; older "
+        "checkpoints keep their weights only",
+        2,
+    )
+    keep_weights: int = _opt("weight checkpoints kept, the latest ones (0: all)", 0)
+    save_base: bool = _opt(
+        'keep the untrained model in <stage>/base for evaluation (always when model = "tiny")',
+        False,
+    )

@@ -1,0 +1,216 @@
+"""The tiny-model builder: tokenizer, tool-calling chat template, assistant mask, Auto classes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from astra_training.assistant_mask import has_generation_markers, tokenize_conversation
+from astra_training.chat_template import CHAT_TEMPLATE
+from astra_training.conversations import Conversation, normalize_messages
+from astra_training.models import load_model_and_tokenizer, resolve_model
+from astra_training.options import TinyModelOptions
+from astra_training.tiny_model import (
+    SPECIAL_TOKENS,
+    build_tiny_model_for,
+    render_conversations,
+    tiny_config,
+    train_tokenizer,
+)
+from test_training_conversations import make_conversations
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from astra_core.errors import ConfigError
+
+SMALL = TinyModelOptions(vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128)
+
+
+def conversations(n: int = 40, seed: int = 0) -> list[Conversation]:
+    return [
+        Conversation(normalize_messages(r["messages"], f"c{i}"), tuple(r["tools"]), f"c{i}")
+        for i, r in enumerate(make_conversations(n, seed))
+    ]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    return train_tokenizer(render_conversations(conversations()), vocab_size=512)
+
+
+def expected_assistant_text(message: dict[str, Any]) -> str:
+    """What an assistant turn must render to (Hermes/Qwen format), written out by hand."""
+    text = message["content"]
+    for j, call in enumerate(message.get("tool_calls") or []):
+        if j or text:
+            text += "\n"
+        fn = call["function"]
+        args = fn["arguments"] if isinstance(fn["arguments"], str) else json.dumps(fn["arguments"])
+        text += f'<tool_call>\n{{"name": "{fn["name"]}", "arguments": {args}}}\n</tool_call>'
+    return text + "<|im_end|>"
+
+
+def masked_runs(ids: tuple[int, ...], mask: tuple[int, ...]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for i, m in enumerate(mask):
+        if m and (i == 0 or not mask[i - 1]):
+            runs.append([])
+        if m:
+            runs[-1].append(ids[i])
+    return runs
+
+
+def test_special_tokens_are_single_tokens(tokenizer: Any) -> None:
+    for token in SPECIAL_TOKENS:
+        assert len(tokenizer(token, add_special_tokens=False)["input_ids"]) == 1, token
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
+    assert 300 < len(tokenizer) <= 512
+
+
+def test_encode_decode_round_trip_with_unseen_text(tokenizer: Any) -> None:
+    text = 'Zürich → 東京 {"name": "never_seen_tool", "arguments": {"x": -3.5e2}}\n\t<tool_call>'
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text
+
+
+def test_template_renders_tools_calls_and_responses(tokenizer: Any) -> None:
+    conv = next(c for c in conversations() if sum(m["role"] == "tool" for m in c.messages) == 2)
+    text = tokenizer.apply_chat_template(
+        list(conv.messages), tools=list(conv.tools), tokenize=False
+    )
+    # the system prompt, then every tool schema as one JSON line inside <tools>
+    assert text.startswith("<|im_start|>system\n" + conv.messages[0]["content"] + "\n\n# Tools")
+    block = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]
+    assert [json.loads(line) for line in block.splitlines()] == list(conv.tools)
+    # the parallel calls, each in its own <tool_call> block with JSON arguments
+    calls = re.findall(r"<tool_call>\n(.*?)\n</tool_call>", text.split("<|im_start|>user\n", 1)[1])
+    decoded = [json.loads(c) for c in calls]
+    want = [
+        {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+        for m in conv.messages
+        for c in m.get("tool_calls") or []
+    ]
+    assert decoded == want and len(want) == 2
+    # both tool results in ONE user turn, each inside <tool_response>
+    results = [m["content"] for m in conv.messages if m["role"] == "tool"]
+    turn = "<|im_start|>user\n" + "\n".join(
+        f"<tool_response>\n{r}\n</tool_response>" for r in results
+    )
+    assert turn + "<|im_end|>\n<|im_start|>assistant\n" in text
+    # the generation prompt is what the model continues from
+    prompt = tokenizer.apply_chat_template(
+        list(conv.messages[:2]), tools=list(conv.tools), tokenize=False, add_generation_prompt=True
+    )
+    assert prompt.endswith(
+        "<|im_start|>user\n" + conv.messages[1]["content"] + "<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_hermes_parser_reads_rendered_calls(tokenizer: Any) -> None:
+    hermes = pytest.importorskip("astra_tool_call_parsers.hermes")
+    for conv in conversations(12):
+        for m in conv.messages:
+            if m["role"] == "assistant" and m.get("tool_calls"):
+                turn = expected_assistant_text(m).removesuffix("<|im_end|>")
+                parsed = hermes.HermesParser().parse(turn)
+                assert not parsed.errors
+                assert [(c.name, c.arguments) for c in parsed.calls] == [
+                    (c["function"]["name"], json.loads(c["function"]["arguments"]))
+                    for c in m["tool_calls"]
+                ]
+
+
+def test_assistant_mask_covers_exactly_the_assistant_turns(tokenizer: Any) -> None:
+    assert has_generation_markers(tokenizer)
+    for conv in conversations(24, seed=1):
+        tc = tokenize_conversation(tokenizer, conv.messages, conv.tools)
+        assert len(tc.input_ids) == len(tc.assistant_mask)
+        runs = masked_runs(tc.input_ids, tc.assistant_mask)
+        turns = [m for m in conv.messages if m["role"] == "assistant"]
+        assert [tokenizer.decode(r) for r in runs] == [expected_assistant_text(m) for m in turns]
+        # everything else (system, tools, user, tool responses, generation prompts) is unmasked
+        rest = tokenizer.decode(
+            [t for t, m in zip(tc.input_ids, tc.assistant_mask, strict=True) if not m]
+        )
+        assert "<tool_call>" not in rest.split("<|im_start|>user", 1)[1]
+        assert rest.count("<|im_start|>assistant\n") == len(turns)
+
+
+def test_mask_from_prefix_renders_matches_generation_markers(tokenizer: Any) -> None:
+    plain = train_tokenizer(render_conversations(conversations()), vocab_size=512)
+    plain.chat_template = re.sub(r"\{%-? ?(end)?generation ?-?%\}", "", CHAT_TEMPLATE)
+    assert not has_generation_markers(plain)
+    for conv in conversations(12, seed=2):
+        marked = tokenize_conversation(tokenizer, conv.messages, conv.tools)
+        derived = tokenize_conversation(plain, conv.messages, conv.tools)
+        assert derived == marked
+
+
+def test_tiny_model_saves_and_reloads_through_auto_classes(tmp_path: Path, tokenizer: Any) -> None:
+    directory = build_tiny_model_for(conversations(), tmp_path / "tiny", SMALL, seed=3)
+    tok = AutoTokenizer.from_pretrained(directory)
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    assert tok.padding_side == "left"  # saved, not just set on the object
+    assert tok.chat_template == CHAT_TEMPLATE
+    assert model.config.model_type == "qwen3"
+    assert model.config.hidden_size == 64 and model.config.num_hidden_layers == 2
+    assert model.config.vocab_size == len(tok)
+    assert model.config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+    conv = conversations(1, seed=5)[0]
+    ids = tok.apply_chat_template(
+        list(conv.messages[:2]),
+        tools=list(conv.tools),
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] == ids["input_ids"].shape[1] + 5 or tok.eos_token_id in out[0].tolist()
+    # the same seed builds the same weights; another seed does not
+    again = AutoModelForCausalLM.from_pretrained(
+        build_tiny_model_for(conversations(), tmp_path / "again", SMALL, seed=3)
+    )
+    other = AutoModelForCausalLM.from_pretrained(
+        build_tiny_model_for(conversations(), tmp_path / "other", SMALL, seed=4)
+    )
+    name, weight = next(iter(model.state_dict().items()))
+    assert torch.equal(weight, again.state_dict()[name])
+    assert not torch.equal(weight, other.state_dict()[name])
+    # the ASTRA loader gives the same objects
+    _, t2 = load_model_and_tokenizer(str(directory))
+    assert t2("hello <tool_call>")["input_ids"] == tok("hello <tool_call>")["input_ids"]
+
+
+def test_half_billion_config_is_an_option(tokenizer: Any) -> None:
+    opts = TinyModelOptions(
+        vocab_size=2048,
+        hidden_size=1024,
+        num_layers=28,
+        num_heads=16,
+        num_kv_heads=8,
+        head_dim=128,
+        intermediate_size=3072,
+    )
+    with torch.device("meta"):  # no memory: only the shapes
+        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, opts))
+    params = sum(p.numel() for p in model.parameters())
+    assert 0.35e9 < params < 0.6e9
+
+
+def test_bad_shapes_are_refused(tokenizer: Any) -> None:
+    with pytest.raises(ValueError, match="num_kv_heads"):
+        tiny_config(tokenizer, TinyModelOptions(num_heads=4, num_kv_heads=3))
+    with pytest.raises(ValueError, match="too small"):
+        train_tokenizer(["abc"], vocab_size=100)
+
+
+def test_stage_names_resolve_to_saved_models(tmp_path: Path) -> None:
+    assert resolve_model("Qwen/Qwen3-0.6B", tmp_path) == "Qwen/Qwen3-0.6B"
+    with pytest.raises(ConfigError, match="run the train-sft stage first"):
+        resolve_model("train-sft", tmp_path)
+    (tmp_path / "train-sft" / "base").mkdir(parents=True)
+    (tmp_path / "train-sft" / "base" / "config.json").write_text("{}")
+    assert resolve_model("train-sft/base", tmp_path) == str(tmp_path / "train-sft" / "base")

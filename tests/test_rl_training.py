@@ -1,0 +1,271 @@
+"""The RL trainer and the arena evaluator on real arenas, a real sandbox and a tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from astra_arenas.demonstrations import dependency_levels
+from astra_rl_training.generation import Sampling
+from astra_rl_training.models import load_policy
+from astra_rl_training.options import RolloutOptions
+from astra_rl_training.trainer import make_engine
+from astra_training.tiny_model import build_tiny_model
+
+from astra_core.config import parse_config
+from astra_core.pipeline import prepare, run_stage
+from astra_core.records import Arena
+from astra_core.registry import ComponentBuilder
+from astra_core.store import RecordStore
+
+SANDBOX = "bubblewrap" if shutil.which("bwrap") else "subprocess"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """Arenas from the offline world and an untrained tiny model saved as train-sft's output."""
+    out = tmp_path_factory.mktemp("rl-run")
+    config = parse_config(
+        {
+            "run": {"seed": 3},
+            "synth-arenas": {
+                "generator": {
+                    "name": "offline-world",
+                    "count": 24,
+                    "sandbox": SANDBOX,
+                    "distractors_per_band": 1,
+                }
+            },
+        }
+    )
+    config, plugins = prepare(config)
+    run_stage("synth-arenas", config, plugins, out, quiet=True)
+    arenas = list(RecordStore(out / "synth-arenas", Arena).iter_records())
+    texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 3
+    from astra_training.options import TinyModelOptions
+
+    build_tiny_model(
+        texts,
+        out / "train-sft" / "model",
+        TinyModelOptions(
+            vocab_size=600,
+            hidden_size=64,
+            num_layers=2,
+            num_heads=2,
+            num_kv_heads=1,
+            intermediate_size=128,
+        ),
+        seed=0,
+    )
+    return out
+
+
+class GoldPolicy:
+    """Stands in for the model in the rollout engine: emits each arena's verified calls, one
+    dependency level per turn, then a final answer, as token ids of the real tokenizer. It lets
+    the test drive the engine through real multi-turn tool use (parse, sandbox, mask)."""
+
+    def __init__(self, arenas, chat, parser):
+        self.by_question = {a.question: a for a in arenas}
+        self.chat, self.parser = chat, parser
+
+    def generate(self, prompts, budgets, sampling):
+        out = []
+        for ids in prompts:
+            text = self.chat.tokenizer.decode(ids)
+            arena = next(a for q, a in self.by_question.items() if q in text)
+            turn = text.count("<tool_response>") and text.count("<|im_start|>user") - 1
+            levels = dependency_levels(arena)
+            by_id = {sq.id: sq for sq in arena.subquestions}
+            if turn < len(levels):
+                body = self.parser.format([by_id[s].call for s in levels[turn]])
+            else:
+                body = f"The answer is {arena.answer}."
+            out.append([*self.chat.encode(body), self.chat.end_of_turn_id])
+        return out
+
+
+def engine_for(run_dir, generator_factory=None):
+    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
+    parser = builder.build("tool_call_parser", "hermes")
+    verifier = builder.build("verifier", "subtask-f1")
+    sandbox = builder.build("sandbox", SANDBOX)
+    engine = make_engine(
+        model,
+        tokenizer,
+        RolloutOptions(max_turns=6, max_new_tokens=48),
+        parser=parser,
+        verifier=verifier,
+        sandbox=sandbox,
+    )
+    return engine, parser
+
+
+def test_gold_policy_rollouts_are_multi_turn_masked_and_score_one(run_dir):
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:6]
+    engine, parser = engine_for(run_dir)
+    engine.generator = GoldPolicy(arenas, engine.chat, parser)
+    rollouts, stats = engine.run(arenas, Sampling(do_sample=False))
+    assert stats.episodes == 6
+    for arena, r in zip(arenas, rollouts, strict=True):
+        assert len(r.ids) == len(r.mask) and sum(r.mask[: r.prompt_len]) == 0
+        assert r.episode.reward.value == pytest.approx(1.0), (arena.topology, r.episode.calls)
+        assert r.episode.stop_reason == "no_call"
+        assert r.episode.turns == len(dependency_levels(arena)) + 1
+        # sampled spans end with the end-of-turn token; tool responses are never trained on
+        text_masked = engine.chat.tokenizer.decode(
+            [t for t, m in zip(r.ids, r.mask, strict=True) if m == 0]
+        )
+        text_trained = engine.chat.tokenizer.decode(
+            [t for t, m in zip(r.ids, r.mask, strict=True) if m == 1]
+        )
+        assert "<tool_response>" in text_masked and "<tool_response>" not in text_trained
+        assert text_trained.count("<|im_end|>") == r.episode.turns
+        assert all(not c.error for c in r.episode.calls)
+
+
+def test_malformed_and_unknown_calls_become_error_observations(run_dir):
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:1]
+    engine, _ = engine_for(run_dir)
+
+    class Bad:
+        turns = 0
+
+        def generate(self, prompts, budgets, sampling):
+            Bad.turns += 1
+            text = [
+                '<tool_call>{"name": "nope", "arguments": {}}</tool_call>',
+                "<tool_call>{not json</tool_call>",
+                "done",
+            ][min(Bad.turns - 1, 2)]
+            return [[*engine.chat.encode(text), engine.chat.end_of_turn_id] for _ in prompts]
+
+    engine.generator = Bad()
+    (r,), _ = engine.run(arenas, Sampling(do_sample=False))
+    assert [c.error for c in r.episode.calls] == [True, True]
+    assert "unknown tool" in r.episode.calls[0].output
+    assert r.episode.reward.calls == 2 and r.episode.reward.value == 0.0
+
+
+RL_CONFIG = """
+[run]
+seed = 5
+[train-rl.trainer]
+name = "rl"
+sandbox = "{sandbox}"
+steps = {steps}
+groups_per_step = 2
+group_size = 3
+max_fill_rounds = 1
+lr = 1e-3
+temperature = 1.0
+checkpoint_every = 1
+[train-rl.trainer.rollout]
+max_turns = 2
+max_new_tokens = 24
+"""
+
+
+def _metrics(path: Path) -> list[dict]:
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    drop = ("rollout_s", "train_s", "tokens_per_s")
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_reproduces_the_unbroken_run(run_dir, tmp_path):
+    steps = 4
+    cfg = tmp_path / "rl.toml"
+    cfg.write_text(RL_CONFIG.format(sandbox=SANDBOX, steps=steps))
+
+    def fresh(name: str) -> Path:
+        out = tmp_path / name
+        shutil.copytree(run_dir / "synth-arenas", out / "synth-arenas")
+        shutil.copytree(run_dir / "train-sft", out / "train-sft")
+        return out
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "astra_core.cli",
+        "-q",
+        "run",
+        str(cfg),
+        "--stages",
+        "train-rl",
+        "--out",
+    ]
+    whole = fresh("whole")
+    done = subprocess.run([*cmd, str(whole)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    broken = fresh("broken")
+    proc = subprocess.Popen(
+        [*cmd, str(broken)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt = broken / "train-rl" / "checkpoints" / "step-000002"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    resumed = subprocess.run([*cmd, str(broken)], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = (
+        _metrics(whole / "train-rl" / "metrics.jsonl"),
+        _metrics(broken / "train-rl" / "metrics.jsonl"),
+    )
+    assert [r["step"] for r in b] == list(range(1, steps + 1))
+    assert a == b
+    wa = load_policy(str(whole / "train-rl" / "model"))[0].state_dict()
+    wb = load_policy(str(broken / "train-rl" / "model"))[0].state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_update_moves_the_policy_towards_rewarded_episodes(run_dir):
+    """One GRPO update on gold rollouts (reward 1) against corrupted ones (reward 0) raises the
+    log-probability of the gold tokens."""
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:2]
+    engine, parser = engine_for(run_dir)
+    engine.generator = GoldPolicy(arenas, engine.chat, parser)
+    gold, _ = engine.run([a for a in arenas for _ in range(2)], Sampling(do_sample=False))
+
+    from astra_rl_training.options import RLOptions
+    from astra_rl_training.trainer import RLTrainer, pad_batch, token_logprobs
+
+    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0), builder)
+    model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    model, optimizer = acc.prepare(model, optimizer)
+
+    class Shrug:
+        def generate(self, prompts, budgets, sampling):
+            return [
+                [*engine.chat.encode("I do not know."), engine.chat.end_of_turn_id] for _ in prompts
+            ]
+
+    engine.generator = Shrug()
+    zero, _ = engine.run([a for a in arenas for _ in range(2)], Sampling(do_sample=False))
+    assert all(r.reward == 0.0 for r in zero)
+    assert all(r.reward == pytest.approx(1.0) for r in gold), [r.reward for r in gold]
+    batch = [[gold[0], zero[1]], [gold[2], zero[3]]]
+    ids, att, mask = pad_batch([gold[0], gold[2]], int(tokenizer.pad_token_id))
+    before = (token_logprobs(model, ids, att, 1.0) * mask).sum().item()
+    metrics = trainer._update(model, optimizer, scheduler, acc, batch, tokenizer)
+    after = (token_logprobs(model, ids, att, 1.0) * mask).sum().item()
+    assert metrics["grad_norm"] > 0 and after > before

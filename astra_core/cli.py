@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,6 +237,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("astra").setLevel(level if verbose or quiet else logging.INFO)
+    if quiet:
+        # transformers and huggingface_hub read this when first imported (weight loading bars)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _pre_scan(argv: Sequence[str]) -> argparse.Namespace:

@@ -10,6 +10,7 @@ verified hand-off always agree.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -36,12 +37,26 @@ PRODUCER_VERBS = frozenset(_PRODUCER_TEXT.split())
 ROLE_PREFIX_SCORE = 0.7
 
 
+# Graph building matches every tool against every other, so the same names and descriptions
+# are tokenised over and over: the token functions below are memoised (pure functions of a
+# string; bounded, as a long-lived process may see many catalogs).
+_TOKEN_CACHE = 1 << 16
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
 def name_tokens(name: str) -> list[str]:
     """``fromAccountId`` / ``from_account_id`` -> ``["from", "account", "id"]``."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
+    return list(_name_tokens(name))
 
 
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    spaced = _CAMEL.sub(r"\1 \2", name)
+    return tuple(t for t in _NOT_ALNUM.split(spaced.lower()) if t)
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
 def singular(word: str) -> str:
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
@@ -54,11 +69,22 @@ def singular(word: str) -> str:
 
 def text_tokens(text: str) -> set[str]:
     """Content words of a description, singular, without stop words and bare numbers."""
-    return {
+    return set(_text_tokens(text))
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _text_tokens(text: str) -> frozenset[str]:
+    return frozenset(
         singular(t)
-        for t in name_tokens(text)
+        for t in _name_tokens(text)
         if t not in STOP_WORDS and not t.isdigit() and len(t) > 1
-    }
+    )
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _singular_tokens(name: str) -> tuple[str, ...]:
+    """``name_tokens`` of ``name``, each made singular."""
+    return tuple(singular(t) for t in _name_tokens(name))
 
 
 def json_type(schema: Mapping[str, Any]) -> str | None:
@@ -216,21 +242,41 @@ DESCRIBED_SCORE = 0.5
 def entity_tokens(field: OutputField) -> list[str]:
     """The entity a field belongs to: its enclosing property (``orders`` -> ``order``), or for a
     top-level field the noun of the tool's name (``get_order`` -> ``order``)."""
-    if field.container is not None:
-        return [singular(t) for t in name_tokens(field.container)]
-    toks = name_tokens(field.tool)
+    return list(_entity_tokens(field.container, field.tool))
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _entity_tokens(container: str | None, tool: str) -> tuple[str, ...]:
+    if container is not None:
+        return _singular_tokens(container)
+    toks = _name_tokens(tool)
     if toks and toks[0] in PRODUCER_VERBS:
         toks = toks[1:]
-    toks = [t for t in toks if t not in ("info", "details", "detail", "by")]
-    return [singular(t) for t in toks]
+    return tuple(singular(t) for t in toks if t not in ("info", "details", "detail", "by"))
 
 
 def qualified_tokens(field: OutputField) -> list[str]:
     """``airports[].name`` -> ``airport name``; specific names stay as they are."""
-    toks = name_tokens(field.name)
+    return list(_qualified_tokens(field.name, field.container, field.tool))
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _qualified_tokens(name: str, container: str | None, tool: str) -> tuple[str, ...]:
+    toks = _name_tokens(name)
     if len(toks) == 1 and toks[0] in GENERIC_NAMES:
-        return entity_tokens(field) + toks
+        return _entity_tokens(container, tool) + toks
     return toks
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _singular_set(toks: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(map(singular, toks))
+
+
+@functools.lru_cache(maxsize=_TOKEN_CACHE)
+def _words(names: frozenset[str], description: str) -> frozenset[str]:
+    """The words a name and a description say together (what description matching compares)."""
+    return names | _text_tokens(description)
 
 
 def match_param(param: ParamSpec, field: OutputField) -> FieldMatch | None:
@@ -240,8 +286,8 @@ def match_param(param: ParamSpec, field: OutputField) -> FieldMatch | None:
     fit = _types_fit(param, field)
     if fit == 0.0:
         return None
-    ptoks, raw = name_tokens(param.name), name_tokens(field.name)
-    ftoks = qualified_tokens(field)
+    ptoks, raw = _name_tokens(param.name), _name_tokens(field.name)
+    ftoks = _qualified_tokens(field.name, field.container, field.tool)
     if ptoks == raw:
         return FieldMatch(param.name, field, round(1.0 * fit, 3), "same name")
     if ptoks == ftoks:
@@ -250,13 +296,14 @@ def match_param(param: ParamSpec, field: OutputField) -> FieldMatch | None:
         return FieldMatch(
             param.name, field, round(ROLE_PREFIX_SCORE * fit, 3), "role of the same name"
         )
-    if ptoks[-1:] == ["id"] and ftoks[-1:] == ["id"]:
+    if ptoks[-1:] == ("id",) and ftoks[-1:] == ("id",):
         return None  # ids of different entities never stand in for each other
-    ptext = set(map(singular, ptoks)) | text_tokens(param.description)
-    ftext = set(map(singular, ftoks)) | text_tokens(field.description)
+    pnames, fnames = _singular_set(ptoks), _singular_set(ftoks)
+    ptext = _words(pnames, param.description)
+    ftext = _words(fnames, field.description)
     if not ptext or not ftext:
         return None
-    names_meet = bool(set(map(singular, ftoks)) & ptext) or bool(set(map(singular, ptoks)) & ftext)
+    names_meet = bool(fnames & ptext) or bool(pnames & ftext)
     similarity = len(ptext & ftext) / len(ptext | ftext)
     if names_meet and similarity >= DESCRIPTION_MIN_SIMILARITY:
         return FieldMatch(
@@ -269,13 +316,13 @@ def described_fields(tool: Mapping[str, Any], params: Iterable[ParamSpec]) -> li
     """For a tool without an output schema: the values its name or description says it
     produces, among the parameter names of interest (``search_orders`` -> ``order_id``)."""
     name = tool_name(tool)
-    toks = [singular(t) for t in name_tokens(name)]
+    toks = _singular_tokens(name)
     description = str(tool["function"].get("description") or "")
-    desc_toks = [singular(t) for t in name_tokens(description)]
+    desc_toks = _singular_tokens(description)
     out = []
     for param in params:
-        ptoks = [singular(t) for t in name_tokens(param.name)]
-        entity = ptoks[:-1] if ptoks[-1:] == ["id"] else ptoks
+        ptoks = _singular_tokens(param.name)
+        entity = ptoks[:-1] if ptoks[-1:] == ("id",) else ptoks
         if not entity:
             continue
         produces = bool(toks) and toks[0] in PRODUCER_VERBS and _contains(toks[1:], entity)
@@ -322,6 +369,12 @@ def flow_matches(
         fields = produced_fields(tool_name(source), returns)
     else:
         fields = described_fields(source, [param])
+    return _field_matches(fields, param, min_score)
+
+
+def _field_matches(
+    fields: Iterable[OutputField], param: ParamSpec, min_score: float
+) -> list[FieldMatch]:
     found = []
     for field in fields:
         match = (
@@ -358,17 +411,24 @@ class SchemaFlowGraphBuilder:
 
     def build(self, server: ToolServer) -> ToolGraph:
         returns = tool_returns(server)
+        names = [tool_name(tool) for tool in server.tools]
+        # what ``flow_matches`` would derive for every pair, derived once per tool: the
+        # parameters of each target, the output fields of each source with an output schema
+        params = [tool_params(tool) for tool in server.tools]
+        produced = [
+            produced_fields(name, returns[name]) if returns.get(name) else None for name in names
+        ]
         edges = []
-        for source in server.tools:
-            source_name = tool_name(source)
-            for target in server.tools:
-                target_name = tool_name(target)
+        for source, source_name, fields in zip(server.tools, names, produced, strict=True):
+            for target_name, target_params in zip(names, params, strict=True):
                 if target_name == source_name:
                     continue
                 matches = []
-                for param in tool_params(target):
-                    found = flow_matches(
-                        source, returns.get(source_name), param, min_score=self.min_score
+                for param in target_params:
+                    found = _field_matches(
+                        described_fields(source, [param]) if fields is None else fields,
+                        param,
+                        self.min_score,
                     )
                     if found:
                         matches.append(found[0])

@@ -147,12 +147,62 @@ def _normalise_parameters(name: str, parameters: Any) -> JSONDict:
 
 def _check_schema(name: str, schema: Mapping[str, Any], what: str) -> None:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    problem = _schema_problem(cls, schema)
+    if problem is not None:
+        raise ToolRejected(NOT_CONVERTIBLE, f"{name}: {what} is not valid JSON Schema: {problem}")
+
+
+# Outcomes of ``check_schema`` by (validator class, schema text). Checking a schema against the
+# metaschema costs milliseconds, and a catalog repeats the same schemas across tools and servers
+# (record shapes, id parameters, versioned copies), so a catalog of 19k tools checks each once.
+_SCHEMA_PROBLEMS: dict[tuple[type, str], str | None] = {}
+_SCHEMA_PROBLEMS_MAX = 1 << 16  # emptied when full: a bound on memory, not an LRU
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_MAX_KEY_DEPTH = 256  # deeper (or cyclic, from Python callers) schemas are checked uncached
+
+
+def _schema_problem(cls: Any, schema: Mapping[str, Any]) -> str | None:
+    """The metaschema's complaint about ``schema``, or ``None`` when it is valid."""
+    key = _plain_json_text(schema)
+    if key is None:  # not plain JSON data: no text stands for it exactly, so check it every time
+        return _check_with(cls, schema)
+    try:
+        return _SCHEMA_PROBLEMS[cls, key]
+    except KeyError:
+        pass
+    if len(_SCHEMA_PROBLEMS) >= _SCHEMA_PROBLEMS_MAX:
+        _SCHEMA_PROBLEMS.clear()
+    problem = _SCHEMA_PROBLEMS[cls, key] = _check_with(cls, schema)
+    return problem
+
+
+def _check_with(cls: Any, schema: Mapping[str, Any]) -> str | None:
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ToolRejected(
-            NOT_CONVERTIBLE, f"{name}: {what} is not valid JSON Schema: {exc.message}"
-        ) from None
+        return str(exc.message)
+    return None
+
+
+def _plain_json_text(value: Any) -> str | None:
+    """``repr(value)`` when ``value`` is built of dicts, lists and JSON scalars only (exact
+    types), else ``None``. For these types the repr is one-to-one, and unlike a JSON dump it
+    keeps tuples apart from lists, which the metaschema does not accept as arrays."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict or kind is list:
+            if depth >= _MAX_KEY_DEPTH:
+                return None
+            if kind is dict:
+                if any(type(k) is not str for k in item):
+                    return None
+                item = item.values()
+            stack.extend((child, depth + 1) for child in item)
+        elif kind not in _JSON_SCALARS:
+            return None
+    return repr(value)
 
 
 def _vagueness(name: str, description: str, min_words: int) -> str:

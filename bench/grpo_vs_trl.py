@@ -26,7 +26,10 @@ Target: ours / TRL seconds per step <= 0.7.
 
     python bench/grpo_vs_trl.py [--steps 5] [--warmup 1] [--groups 2] [--group-size 4]
                                 [--top-k 1] [--threads 1] [--only ours|trl] [--profile]
-                                [--json OUT]
+                                [--reuse-kv-cache] [--json OUT]
+
+``--reuse-kv-cache`` turns on ``rollout.reuse_kv_cache`` on our side (off by default, as in the
+trainer).
 
 The first run builds the arenas and the policy (about a minute); later runs reuse them from
 ``--cache``.
@@ -119,6 +122,7 @@ class OurSteps:
                 max_new_tokens=args.max_new_tokens,
                 max_length=4096,
                 system_prompt=SYSTEM_PROMPT,
+                reuse_kv_cache=args.reuse_kv_cache,
             ),
         )
         with warnings.catch_warnings():
@@ -387,6 +391,11 @@ def main() -> int:
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "astra-bench"))
     parser.add_argument("--only", choices=["ours", "trl"], help="measure one side only")
     parser.add_argument(
+        "--reuse-kv-cache",
+        action="store_true",
+        help="ours: rollout.reuse_kv_cache (keep each episode's key/value cache between turns)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile the first timed step of each side"
     )
     parser.add_argument("--json", help="also write the numbers to this file")
@@ -407,6 +416,7 @@ def main() -> int:
             "max_turns": args.max_turns,
             "temperature": args.temperature,
             "top_k": args.top_k,
+            "reuse_kv_cache": args.reuse_kv_cache,
         },
     }
     ours = OurSteps(setup, args, order) if args.only != "trl" else None

@@ -22,7 +22,11 @@ rendering, verifier) and the share of padded decode slots.
 Target: rollout tokens/s >= 0.8 x plain generate tokens/s.
 
     python bench/rollout_vs_generate.py [--groups 2] [--group-size 4] [--repeats 5]
-                                        [--top-k 1] [--threads 1] [--profile] [--json OUT]
+                                        [--top-k 1] [--threads 1] [--reuse-kv-cache]
+                                        [--profile] [--json OUT]
+
+``--reuse-kv-cache`` turns on ``rollout.reuse_kv_cache`` (off by default, as in the trainer):
+each turn then prefills only the tokens added since the last one.
 
 The first run builds the arenas and the policy (about a minute); later runs reuse them from
 ``--cache`` (shared with ``bench/grpo_vs_trl.py``).
@@ -60,16 +64,21 @@ class CountingGenerator:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        # the engine passes episode keys to a generator that keeps their caches (--reuse-kv-cache)
+        self.keeps_episode_cache = bool(getattr(inner, "keeps_episode_cache", False))
         self.calls = 0
         self.slots = 0
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], budgets: Sequence[int], sampling: Any
+        self, prompts: Sequence[Sequence[int]], budgets: Sequence[int], sampling: Any, **kw: Any
     ) -> list[list[int]]:
-        out: list[list[int]] = self.inner.generate(prompts, budgets, sampling)
+        out: list[list[int]] = self.inner.generate(prompts, budgets, sampling, **kw)
         self.calls += 1
         self.slots += len(prompts) * max((len(o) for o in out), default=0)
         return out
+
+    def forget(self) -> None:
+        self.inner.forget()
 
 
 def main() -> int:
@@ -92,6 +101,11 @@ def main() -> int:
     parser.add_argument("--sft-steps", type=int, default=150, help="warm start of the policy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "astra-bench"))
+    parser.add_argument(
+        "--reuse-kv-cache",
+        action="store_true",
+        help="rollout.reuse_kv_cache: keep each episode's key/value cache between turns",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one rollout")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
@@ -117,6 +131,7 @@ def main() -> int:
             max_new_tokens=args.max_new_tokens,
             max_length=4096,
             system_prompt=SYSTEM_PROMPT,
+            reuse_kv_cache=args.reuse_kv_cache,
         ),
         parser=b.build("tool_call_parser", "hermes"),
         verifier=b.build("verifier", "subtask-f1"),
@@ -216,6 +231,7 @@ def main() -> int:
             "max_turns": args.max_turns,
             "temperature": args.temperature,
             "top_k": args.top_k,
+            "reuse_kv_cache": args.reuse_kv_cache,
         },
         "rollout": {
             "tokens_per_s": round(rollout_tps, 1),

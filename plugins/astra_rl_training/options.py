@@ -35,6 +35,11 @@ class RolloutOptions:
         None,
     )
     sync_every: int = _help("push weights to the rollout server every N steps", 1)
+    reuse_kv_cache: bool = _help(
+        "keep each live episode's key/value cache between turns so a turn prefills only the "
+        "tokens added since the last (backend 'generate'; holds one batch's cache in memory)",
+        False,
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help("model dtype", "auto")
 
 

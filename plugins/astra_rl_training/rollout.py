@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -38,6 +39,7 @@ class LiveEpisode:
     done: bool = False
     stop_reason: str = ""
     reward: Reward | None = None
+    starting: Future[None] | None = None  # the runtime's reset(), running in the background
 
 
 @attrs.frozen
@@ -73,6 +75,12 @@ class RolloutEngine:
     An episode stops when the model answers without a tool call (``no_call``), at the turn cap
     (``turn_cap``), at the length cap (``length_cap``) or, optionally, once every sub-question
     is solved (``solved``). Malformed calls become error observations and count as calls.
+
+    Each episode's runtime is started (``reset()``) in a pool of ``start_workers`` threads, so
+    that sandbox start-up (a process, the tool code loaded: ~0.1 s each) overlaps generation;
+    an episode's first ``step()`` waits for its start, and a start that failed raises from
+    ``run()``. A generator with ``keeps_episode_cache`` is given one key per episode and told to
+    ``forget()`` when the run ends.
     """
 
     def __init__(
@@ -88,6 +96,7 @@ class RolloutEngine:
         max_length: int = 4096,
         stop_when_solved: bool = False,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+        start_workers: int = 16,
     ) -> None:
         self.generator = generator
         self.chat = chat
@@ -99,6 +108,7 @@ class RolloutEngine:
         self.max_length = max_length
         self.stop_when_solved = stop_when_solved
         self.system_prompt = system_prompt
+        self.start_workers = start_workers
 
     def prompt_messages(self, arena: Arena) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -114,35 +124,59 @@ class RolloutEngine:
         gen_s = tool_s = 0.0
         tool_tokens = generated = 0
         episodes: list[LiveEpisode] = []
+        keyed = bool(getattr(self.generator, "keeps_episode_cache", False))
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(self.start_workers, len(arenas))),
+            thread_name_prefix="astra-episode-start",
+        )
         try:
             for arena in arenas:
                 messages = self.prompt_messages(arena)
                 prompt = self.chat.prompt_ids(messages, arena.tools)
                 runtime = self.runtime_factory(arena)
-                runtime.reset()
                 episodes.append(
                     LiveEpisode(
-                        arena, runtime, list(prompt), [0] * len(prompt), len(prompt), messages
+                        arena,
+                        runtime,
+                        list(prompt),
+                        [0] * len(prompt),
+                        len(prompt),
+                        messages,
+                        starting=pool.submit(runtime.reset),
                     )
                 )
                 if len(prompt) >= self.max_length:
                     episodes[-1].done, episodes[-1].stop_reason = True, "length_cap"
             while True:
-                live = [e for e in episodes if not e.done]
+                for e in episodes:
+                    if e.starting is not None and e.starting.done():
+                        self._started(e)  # a failed start raises here, before more generation
+                live = [(i, e) for i, e in enumerate(episodes) if not e.done]
                 if not live:
                     break
-                budgets = [min(self.max_new_tokens, self.max_length - len(e.ids)) for e in live]
+                budgets = [min(self.max_new_tokens, self.max_length - len(e.ids)) for _, e in live]
+                prompts = [e.ids for _, e in live]
                 t = time.perf_counter()
-                outputs = self.generator.generate([e.ids for e in live], budgets, sampling)
+                if keyed:
+                    keys = [i for i, _ in live]
+                    outputs = self.generator.generate(prompts, budgets, sampling, keys=keys)
+                else:
+                    outputs = self.generator.generate(prompts, budgets, sampling)
                 gen_s += time.perf_counter() - t
                 t = time.perf_counter()
-                for episode, new_ids, budget in zip(live, outputs, budgets, strict=True):
+                for (_, episode), new_ids, budget in zip(live, outputs, budgets, strict=True):
                     generated += len(new_ids)
                     tool_tokens += self._advance(episode, new_ids, budget)
                 tool_s += time.perf_counter() - t
+            for e in episodes:
+                self._started(e)  # the start of an episode that never called a tool
         finally:
+            # Starts not yet begun are dropped; those under way finish before their close.
+            pool.shutdown(wait=True, cancel_futures=True)
             for e in episodes:
                 e.runtime.close()
+            if keyed:
+                self.generator.forget()
         rollouts = [self._finish(e) for e in episodes]
         reasons: dict[str, int] = {}
         for e in episodes:
@@ -191,8 +225,9 @@ class RolloutEngine:
             e.done, e.stop_reason = True, "no_call"
             return 0
         tool_messages = []
+        runtime = self._started(e)
         for i, call in enumerate(parsed.calls):
-            result = e.runtime.step(call)
+            result = runtime.step(call)
             e.calls.append(result)
             tool_messages.append(
                 {
@@ -203,7 +238,7 @@ class RolloutEngine:
                 }
             )
         for error in parsed.errors:
-            result = e.runtime.step(error)
+            result = runtime.step(error)
             e.calls.append(result)
             tool_messages.append({"role": "tool", "content": result.output})
         e.messages.extend(tool_messages)
@@ -222,6 +257,14 @@ class RolloutEngine:
         e.ids.extend(response)
         e.mask.extend([0] * len(response))
         return len(response)
+
+    @staticmethod
+    def _started(e: LiveEpisode) -> Any:
+        """The episode's runtime once its start is done (re-raising what the start raised)."""
+        starting, e.starting = e.starting, None
+        if starting is not None:
+            starting.result()
+        return e.runtime
 
     def _finish(self, e: LiveEpisode) -> Rollout:
         reward = self.verifier.score(e.arena, e.calls)

@@ -19,7 +19,8 @@ from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from astra_rl_training.generation import GENERATORS, Sampling, ServerGenerate
+from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
@@ -48,6 +49,8 @@ def make_engine(
 
     chat = ChatTokens(tokenizer)
     generator: Any
+    if opts.reuse_kv_cache and opts.generation_backend != "generate":
+        raise ConfigError("rollout.reuse_kv_cache needs generation_backend = 'generate'")
     if opts.generation_backend == "server":
         if not opts.server_url:
             raise ConfigError("generation_backend = 'server' needs rollout.server_url")
@@ -57,6 +60,8 @@ def make_engine(
             stop_ids=chat.stop_ids,
             weight_sync_url=opts.weight_sync_url,
         )
+    elif opts.reuse_kv_cache:
+        generator = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     else:
         generator = GENERATORS[opts.generation_backend](
             model, int(tokenizer.pad_token_id), chat.stop_ids
@@ -78,7 +83,8 @@ def make_engine(
 def token_logprobs(
     model: Any, ids: torch.Tensor, attention: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """Log-probability of each next token, shape (batch, length - 1)."""
+    """Log-probability of each next token, shape (batch, length - 1). The update uses
+    ``completion_logprobs``, which gives the same values at the trained tokens for less."""
     logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
     if temperature != 1.0:
         logits = logits / temperature
@@ -286,6 +292,10 @@ class RLTrainer:
             if hasattr(self.algorithm, "loss_normalizer")
             else None
         )
+        # Rows with the same prompt (a group's episodes) share its forward pass.
+        prompts: dict[tuple[int, ...], int] = {}
+        labels = [prompts.setdefault(tuple(r.ids[: r.prompt_len]), len(prompts)) for r in rollouts]
+        forward = ForwardArgs.of(model)
         out: dict[str, float] = {}
         old_cache: dict[int, torch.Tensor] = {}
         ref_cache: dict[int, torch.Tensor] = {}
@@ -296,7 +306,10 @@ class RLTrainer:
                 chunk = rollouts[start : start + micro]
                 ids, attention, mask = pad_batch(chunk, int(tokenizer.pad_token_id))
                 ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
-                logprobs = token_logprobs(model, ids, attention, o.temperature)
+                groups = labels[start : start + micro]
+                logprobs = completion_logprobs(
+                    model, ids, attention, mask, o.temperature, prompt_groups=groups, args=forward
+                )
                 # One update per batch by default: the sampling policy is the current one.
                 old = old_cache.setdefault(start, logprobs.detach())
                 kwargs: dict[str, Any] = {}
@@ -305,8 +318,13 @@ class RLTrainer:
                 if getattr(self.algorithm, "needs_reference", False):
                     if start not in ref_cache:
                         with torch.no_grad():
-                            ref_cache[start] = token_logprobs(
-                                self._reference(accelerator), ids, attention, o.temperature
+                            ref_cache[start] = completion_logprobs(
+                                self._reference(accelerator),
+                                ids,
+                                attention,
+                                mask,
+                                o.temperature,
+                                prompt_groups=groups,
                             )
                     kwargs["ref_logprobs"] = ref_cache[start]
                 loss, parts = self.algorithm.policy_loss(

@@ -1,0 +1,413 @@
+"""The RL trainer's fast paths give what the plain ones give: shared-prompt log-probs in the
+update, sandbox sessions started in the background, key/value caches kept between turns."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from astra_rl_algorithms.algorithms import GRPO
+from astra_rl_algorithms.options import GRPOOptions
+from astra_rl_training import trainer as trainer_module
+from astra_rl_training.chat_tokens import ChatTokens
+from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
+from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
+from astra_rl_training.models import load_policy
+from astra_rl_training.options import RLOptions, RolloutOptions
+from astra_rl_training.rollout import Rollout, RolloutEngine
+from astra_rl_training.trainer import RLTrainer, make_engine, pad_batch, token_logprobs
+from astra_training.options import TinyModelOptions
+from astra_training.tiny_model import build_tiny_model
+
+from astra_core.config import parse_config
+from astra_core.errors import ConfigError
+from astra_core.pipeline import prepare
+from astra_core.protocols import ParsedTurn
+from astra_core.records import Arena, Episode, Reward, ToolCallResult
+from astra_core.registry import ComponentBuilder
+
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look a city up.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    },
+)
+QUESTIONS = ("What is the population of Lyon?", "Which river runs through Cairo and Khartoum?")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """A tiny model gains nothing from more threads, and on a loaded machine OpenMP's
+    barriers made these tests ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny Qwen3 model with a tokenizer of a few chat-like texts, its random weights made
+    larger so that greedy decoding does not repeat one token (as an untrained model does)."""
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    texts = [
+        f"{q} lookup city population river answer tool_call {i}"
+        for i in range(30)
+        for q in QUESTIONS
+    ]
+    options = TinyModelOptions(
+        vocab_size=400,
+        hidden_size=64,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=128,
+    )
+    build_tiny_model(texts, out, options, seed=0)
+    model, _ = load_policy(str(out))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=generator) * 0.3)
+    model.save_pretrained(out)
+    return out
+
+
+def _arena(question: str) -> Arena:
+    return Arena(
+        question=question,
+        answer="x",
+        topology="single",
+        subquestions=(),
+        tools=TOOLS,
+        tool_code={},
+    )
+
+
+def _rollouts(chat: ChatTokens, seed: int, *, identical: bool = False) -> list[list[Rollout]]:
+    """Two groups of three rollouts: each group shares its prompt, then turns of sampled ids
+    (mask 1) and tool responses (mask 0) of different lengths."""
+    rng = torch.Generator().manual_seed(seed)
+    vocab = len(chat.tokenizer)
+    groups = []
+    for question in QUESTIONS:
+        messages = [{"role": "user", "content": question}]
+        prompt = chat.prompt_ids(messages, list(TOOLS))
+        group = []
+        for row in range(3):
+            ids, mask = list(prompt), [0] * len(prompt)
+            for turn in range(2 + (0 if identical else row % 2)):
+                n = 5 if identical else int(torch.randint(3, 12, (1,), generator=rng))
+                ids += torch.randint(5, vocab, (n,), generator=rng).tolist()
+                mask += [1] * n
+                if turn < 1:
+                    ids += torch.randint(5, vocab, (4,), generator=rng).tolist()
+                    mask += [0] * 4
+            episode = Episode(
+                arena_id=question,
+                messages=tuple(messages),
+                token_ids=tuple(ids),
+                loss_mask=tuple(mask),
+                reward=Reward(float(row == 0)),
+            )
+            group.append(Rollout(episode, tuple(ids), tuple(mask), len(prompt)))
+        # identical rows: the shared prefix then covers trained tokens too
+        groups.append([group[0]] * 3 if identical else group)
+    return groups
+
+
+def _forward_inputs(model: Any) -> tuple[list[tuple[int, ...]], Any]:
+    shapes: list[tuple[int, ...]] = []
+
+    def hook(_module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    return shapes, model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("identical", [False, True])
+def test_completion_logprobs_equal_the_full_pass_at_trained_tokens(
+    model_dir, temperature, identical
+):
+    model, tokenizer = load_policy(str(model_dir))
+    model.train()
+    chat = ChatTokens(tokenizer)
+    rollouts = [r for g in _rollouts(chat, 1, identical=identical) for r in g]
+    ids, attention, mask = pad_batch(rollouts, int(tokenizer.pad_token_id))
+    labels = [0, 0, 0, 1, 1, 1]
+
+    full = token_logprobs(model, ids, attention, temperature) * mask
+    full.sum().backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    shapes, handle = _forward_inputs(model)
+    fast = completion_logprobs(model, ids, attention, mask, temperature, prompt_groups=labels)
+    handle.remove()
+    (fast * mask).sum().backward()
+    # each group's shared prefix ran once (a batch of one row), then its rows' own tokens (none
+    # left when the rows are identical)
+    assert [s[0] for s in shapes] == ([1, 1] if identical else [1, 3, 1, 3]), shapes
+    assert fast.shape == full.shape and fast.dtype == torch.float32
+    fast = fast.detach()
+    assert float((fast * mask - full.detach()).abs().max()) < 1e-4
+    # nothing computed where no row of the group trains: the prompt predicts nothing trained
+    for row, r in enumerate(rollouts):
+        assert not fast[row, : r.prompt_len - 1].any()
+    for name, p in model.named_parameters():
+        scale = float(want[name].abs().max()) + 1e-6
+        assert float((p.grad - want[name]).abs().max()) / scale < 1e-3, name
+
+    # the fallback: no logits_to_keep, no shared cache (one plain pass per group)
+    plain = completion_logprobs(
+        model, ids, attention, mask, temperature, prompt_groups=labels, args=ForwardArgs()
+    )
+    assert float((plain * mask - full).detach().abs().max()) < 1e-4
+
+
+def _reference_logprobs(model, ids, attention, mask, temperature, **_: Any) -> torch.Tensor:
+    return token_logprobs(model, ids, attention, temperature)
+
+
+@pytest.mark.parametrize("micro_batch_size", [0, 4])
+@pytest.mark.parametrize("kl_coef", [0.0, 0.1])
+def test_update_equals_the_update_with_full_log_softmax(
+    model_dir, monkeypatch, micro_batch_size, kl_coef
+):
+    """Same loss, metrics and new weights as the update that ran the whole sequences and took
+    a log-softmax everywhere; micro-batches of 4 split a group of 3."""
+    from accelerate import Accelerator
+
+    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+
+    def update(fast: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        trainer = RLTrainer(
+            RLOptions(micro_batch_size=micro_batch_size, ppo_epochs=2, max_grad_norm=1.0),
+            builder,
+        )
+        trainer.algorithm = GRPO(GRPOOptions(kl_coef=kl_coef))
+        trainer._model_path = str(model_dir)
+        model, tokenizer = load_policy(str(model_dir))
+        # SGD: the new weights move by the gradient itself (Adam's first step is its sign)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        acc = Accelerator(cpu=True)
+        model, optimizer = acc.prepare(model, optimizer)
+        batch = _rollouts(ChatTokens(tokenizer), 2)
+        with monkeypatch.context() as patch:
+            if not fast:
+                patch.setattr(trainer_module, "completion_logprobs", _reference_logprobs)
+            metrics = trainer._update(model, optimizer, scheduler, acc, batch, tokenizer)
+        return metrics, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    (want, want_w), (got, got_w) = update(False), update(True)
+    assert want.keys() == got.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+    assert max(float((want_w[k] - got_w[k]).abs().max()) for k in want_w) < 1e-5
+
+
+# -- the rollout engine ------------------------------------------------------------------------
+
+
+class Runtime:
+    """A fake arena runtime: a slow start, calls that answer an error observation."""
+
+    def __init__(self, log: list[tuple[str, int, float]], index: int, fail: bool = False):
+        self.log, self.index, self.fail = log, index, fail
+        self.ready = False
+        self.closed = 0
+
+    def reset(self) -> None:
+        time.sleep(0.2)
+        self.log.append(("reset", self.index, time.perf_counter()))
+        if self.fail:
+            raise RuntimeError(f"session {self.index} did not start")
+        self.ready = True
+
+    def step(self, call: Any) -> ToolCallResult:
+        assert self.ready, "step() before reset() finished"
+        self.log.append(("step", self.index, time.perf_counter()))
+        return ToolCallResult(str(call), {}, f"no such tool ({self.index})", True)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class ErrorsParser:
+    """Every turn is a malformed call: episodes go on to the turn or length cap."""
+
+    def parse(self, text: str) -> ParsedTurn:
+        return ParsedTurn(text, (), ("malformed",))
+
+
+class NoCalls:
+    def parse(self, text: str) -> ParsedTurn:
+        return ParsedTurn(text)
+
+
+class ZeroVerifier:
+    def score(self, arena: Arena, calls: Any) -> Reward:
+        return Reward(0.0, calls=len(calls))
+
+
+class Scripted:
+    """Generates one stop token per turn, recording when it was called."""
+
+    def __init__(self, stop: int, log: list[tuple[str, int, float]]) -> None:
+        self.stop, self.log = stop, log
+
+    def generate(self, prompts: Any, budgets: Any, sampling: Any) -> list[list[int]]:
+        self.log.append(("generate", len(prompts), time.perf_counter()))
+        return [[self.stop] for _ in prompts]
+
+
+def _fake_engine(model_dir: Path, parser: Any, fail: int | None = None) -> tuple[Any, ...]:
+    _, tokenizer = load_policy(str(model_dir))
+    chat = ChatTokens(tokenizer)
+    log: list[tuple[str, int, float]] = []
+    runtimes: list[Runtime] = []
+
+    def factory(arena: Arena) -> Runtime:
+        runtimes.append(Runtime(log, len(runtimes), fail == len(runtimes)))
+        return runtimes[-1]
+
+    engine = RolloutEngine(
+        Scripted(chat.end_of_turn_id, log), chat, parser, ZeroVerifier(), factory, max_turns=2
+    )
+    return engine, log, runtimes
+
+
+def _start_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("astra-episode-start")]
+
+
+def test_sessions_start_in_the_background_and_steps_wait_for_them(model_dir):
+    engine, log, runtimes = _fake_engine(model_dir, ErrorsParser())
+    t0 = time.perf_counter()
+    rollouts, stats = engine.run([_arena(q) for q in QUESTIONS for _ in range(3)], Sampling())
+    assert stats.episodes == 6 and all(r.episode.stop_reason == "turn_cap" for r in rollouts)
+    assert all(len(r.episode.calls) == 2 for r in rollouts)
+    # six 0.2 s starts overlapped each other and the first generation
+    first_generate = next(t for kind, _, t in log if kind == "generate")
+    assert first_generate - t0 < 0.2
+    assert time.perf_counter() - t0 < 6 * 0.2
+    for runtime in runtimes:
+        reset = next(t for kind, i, t in log if kind == "reset" and i == runtime.index)
+        steps = [t for kind, i, t in log if kind == "step" and i == runtime.index]
+        assert steps and min(steps) >= reset
+        assert runtime.closed == 1
+    assert not _start_threads()
+
+
+@pytest.mark.parametrize("parser", [ErrorsParser(), NoCalls()], ids=["calls", "no-calls"])
+def test_a_failed_start_raises_from_run_and_every_runtime_is_closed(model_dir, parser):
+    engine, _, runtimes = _fake_engine(model_dir, parser, fail=4)
+    with pytest.raises(RuntimeError, match="session 4 did not start"):
+        engine.run([_arena(q) for q in QUESTIONS for _ in range(3)], Sampling())
+    assert [r.closed for r in runtimes] == [1] * 6
+    assert not _start_threads()
+
+
+def _model_engine(model_dir: Path, reuse: bool, max_length: int) -> RolloutEngine:
+    model, tokenizer = load_policy(str(model_dir))
+    engine = make_engine(
+        model,
+        tokenizer,
+        RolloutOptions(max_turns=4, max_new_tokens=10, max_length=max_length, reuse_kv_cache=reuse),
+        parser=ErrorsParser(),
+        verifier=ZeroVerifier(),
+        sandbox=None,
+    )
+    # A random model ends no turn: a third of the vocabulary ends one, so turns differ in
+    # length, and the malformed-call observations keep the episodes going.
+    stop = [i for i in range(len(tokenizer)) if i % 3 == 0]
+    engine.chat.stop_ids = stop
+    engine.generator.stop_ids = stop
+    log: list[tuple[str, int, float]] = []
+    count = iter(range(1 << 30))
+    # each episode's observations differ (they name its runtime): a group's episodes diverge
+    engine.runtime_factory = lambda arena: Runtime(log, next(count))
+    return engine
+
+
+@pytest.mark.parametrize("room", [4096, 100], ids=["long", "length-capped"])
+def test_kept_key_value_caches_give_the_tokens_of_plain_generate(model_dir, room):
+    arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
+    chat = ChatTokens(load_policy(str(model_dir))[1])
+    # `room` tokens past the longest prompt: 100 stops episodes at the length cap
+    max_length = room + max(
+        len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
+    )
+    plain, cached = (
+        _model_engine(model_dir, False, max_length),
+        _model_engine(model_dir, True, max_length),
+    )
+    assert type(plain.generator) is PaddedGenerate
+    assert isinstance(cached.generator, CachedPaddedGenerate)
+    generator = cached.generator
+    reused: list[int] = []
+    calls: list[int] = []
+    padded_cache, generate = generator._padded_cache, generator.generate
+
+    def spy_cache(prompts: Any, entries: Any, width: int, common: int) -> Any:
+        reused.append(common)
+        return padded_cache(prompts, entries, width, common)
+
+    def spy_generate(prompts: Any, budgets: Any, sampling: Any, *, keys: Any = None) -> Any:
+        out = generate(prompts, budgets, sampling, keys=keys)
+        calls.append(len(prompts))
+        assert set(generator._entries) <= set(keys)  # the caches of live episodes only
+        return out
+
+    generator._padded_cache = spy_cache  # type: ignore[method-assign]
+    generator.generate = spy_generate  # type: ignore[method-assign]
+    want, want_stats = plain.run(arenas, Sampling(do_sample=False))
+    got, got_stats = cached.run(arenas, Sampling(do_sample=False))
+    assert [r.ids for r in got] == [r.ids for r in want]
+    assert [r.mask for r in got] == [r.mask for r in want]
+    assert got_stats.stop_reasons == want_stats.stop_reasons
+    assert got_stats.turns == want_stats.turns and want_stats.turns >= 2
+    assert len({len(r.ids) for r in want}) > 2  # turns of different lengths
+    # every call, the first too (its prompts prefilled once per group), reused caches
+    assert len(calls) >= 2 and len(reused) == len(calls) and min(reused) > 0
+    assert generator._entries == {}  # forgotten when the run ended
+
+
+def test_cached_generate_with_new_and_returning_episodes(model_dir):
+    """Episodes may join (no cache yet) or continue (cache) in one call; both give the tokens
+    of plain generate."""
+    model, tokenizer = load_policy(str(model_dir))
+    chat = ChatTokens(tokenizer)
+    plain = PaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
+    cached = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
+    greedy = Sampling(do_sample=False)
+    prompts = [chat.prompt_ids([{"role": "user", "content": q}], list(TOOLS)) for q in QUESTIONS]
+    prompts = [prompts[0], prompts[1], prompts[0]]
+    first = cached.generate(prompts, [6, 9, 7], greedy, keys=[0, 1, 2])
+    assert first == plain.generate(prompts, [6, 9, 7], greedy)
+    follow = [p + out + [7, 8, 9] for p, out in zip(prompts, first, strict=True)]
+    second = [follow[0], follow[2], prompts[1][:-3]]
+    got = cached.generate(second, [8, 5, 8], greedy, keys=[0, 2, "new"])
+    assert got == plain.generate(second, [8, 5, 8], greedy)
+    assert set(cached._entries) <= {0, 2, "new"}
+    cached.forget()
+    assert cached._entries == {}
+
+
+def test_reuse_kv_cache_needs_the_generate_backend(model_dir):
+    model, tokenizer = load_policy(str(model_dir))
+    options = RolloutOptions(
+        reuse_kv_cache=True, generation_backend="continuous-batching", server_url=None
+    )
+    with pytest.raises(ConfigError, match="reuse_kv_cache"):
+        make_engine(model, tokenizer, options, parser=NoCalls(), verifier=None, sandbox=None)

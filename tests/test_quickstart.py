@@ -1,5 +1,5 @@
 """The quickstart config: valid against the installed plugins, and all five stages run end to end
-from it (at a small size: the full run is the README's main command, ~15 minutes)."""
+from it (at a small size: the full run is the README's main command)."""
 
 from __future__ import annotations
 

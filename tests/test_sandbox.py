@@ -351,3 +351,19 @@ def test_sandbox_run_command_other_backend_and_limits(tmp_path):
     assert "does NOT isolate" in result.stderr
     bad = astra("sandbox", "run", "--backend", "no-such-sandbox", str(script))
     assert bad.returncode == 2 and "unknown sandbox 'no-such-sandbox'" in bad.stderr
+
+
+@needs_bwrap
+def test_a_python_under_tmp_is_visible_inside_the_private_tmp(tmp_path, monkeypatch):
+    # A checkout (and its venv) under /tmp, as CI clones often are: bound over the tmpfs.
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    prefix = os.path.realpath(venv)
+    if not prefix.startswith("/tmp/"):
+        pytest.skip("pytest's tmp_path is not under /tmp here")
+    monkeypatch.setattr(launch.sys, "prefix", prefix)
+    argv = launch.BubblewrapLauncher(launch.SandboxOptions()).argv(tmp_path, "main.py")
+    tmpfs = argv.index("--tmpfs")
+    binds = [i for i, a in enumerate(argv) if a == prefix and argv[i - 1] == "--ro-bind"]
+    assert binds and all(i > tmpfs for i in binds), argv
+    assert "/tmp" not in [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]

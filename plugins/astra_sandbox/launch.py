@@ -116,8 +116,9 @@ class BubblewrapLauncher:
         dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(exe))))
         dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(exe))))
         dirs |= _venv_homes(dirs)
-        system = (*SYSTEM_DIRS, "/etc", "/tmp", "/proc", "/dev", INSIDE)
-        kept = sorted(d for d in dirs if d and d != "/" and os.path.isdir(d))
+        # a venv under /tmp (e.g. a CI checkout there) is bound over the private tmpfs in argv()
+        system = (*SYSTEM_DIRS, "/etc", "/proc", "/dev", INSIDE)
+        kept = sorted(d for d in dirs if d not in ("", "/", "/tmp") and os.path.isdir(d))
         kept = [d for d in kept if not any(d == s or d.startswith(s + "/") for s in system)]
         # a dir inside another kept dir is bound with it
         return [d for d in kept if not any(d.startswith(o + "/") for o in kept if o != d)]
@@ -129,13 +130,17 @@ class BubblewrapLauncher:
             cmd += ["--ro-bind-try", d, d]
         for entry in ETC_ALLOWED:
             cmd += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
-        for d in self._python_dirs():
-            cmd += ["--ro-bind", d, d]
+        python_dirs = self._python_dirs()
+        in_tmp = [d for d in python_dirs if d.startswith("/tmp/")]
+        for d in python_dirs:
+            if d not in in_tmp:
+                cmd += ["--ro-bind", d, d]
         size = str(self.options.max_tmp_mb * 1024 * 1024)
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp"]
+        # bound after the tmpfs, which would otherwise hide them; the rest of /tmp stays private
+        for d in in_tmp:
+            cmd += ["--ro-bind", d, d]
         cmd += [
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--size", size, "--tmpfs", "/tmp",
             "--ro-bind", str(host_dir), INSIDE,
             "--remount-ro", "/",
             "--chdir", "/tmp",

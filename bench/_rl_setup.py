@@ -16,9 +16,12 @@ Not a benchmark itself (the leading underscore); the scripts import it from ``be
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +38,25 @@ SYSTEM_PROMPT = (
     "need, one step at a time, then give the final answer."
 )
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both RL benchmarks share: the arenas, the warm-started policy, the rollouts."""
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="cap per turn")
+    parser.add_argument("--max-turns", type=int, default=4)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=1, help="0: sample the full distribution")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads, both sides (1: a 1 M model gains little from 2, and with any "
+        "other load on 2 cores OpenMP barriers made 2 threads >10x slower)",
+    )
+    parser.add_argument("--arenas", type=int, default=4, help="candidate arenas to generate")
+    parser.add_argument("--sft-steps", type=int, default=150, help="warm start of the policy")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "astra-bench"))
+
 
 
 def tool_function(tool: dict[str, Any], call: Callable[[Any, str, dict[str, Any]], str]) -> Any:

@@ -56,7 +56,14 @@ from typing import Any
 import torch
 
 # run as ``python bench/grpo_vs_trl.py``: bench/ is on sys.path
-from _rl_setup import SYSTEM_PROMPT, Setup, builder, prepare_setup, tool_function
+from _rl_setup import (
+    SYSTEM_PROMPT,
+    Setup,
+    add_setup_arguments,
+    builder,
+    prepare_setup,
+    tool_function,
+)
 
 from astra_core.records import Arena, ToolCall
 
@@ -369,26 +376,12 @@ def prompts_match(trainer: Any, arenas: Sequence[Arena]) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_setup_arguments(parser)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per side")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--groups", type=int, default=2, help="arenas per step")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per arena (G)")
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="cap per turn")
-    parser.add_argument("--max-turns", type=int, default=4)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=1, help="0: sample the full distribution")
     parser.add_argument("--lr", type=float, default=1e-5)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads, both sides (1: a 1 M model gains little from 2, and with any "
-        "other load on 2 cores OpenMP barriers made 2 threads >10x slower)",
-    )
-    parser.add_argument("--arenas", type=int, default=4, help="candidate arenas to generate")
-    parser.add_argument("--sft-steps", type=int, default=150, help="warm start of the policy")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "astra-bench"))
     parser.add_argument("--only", choices=["ours", "trl"], help="measure one side only")
     parser.add_argument(
         "--reuse-kv-cache",

@@ -187,6 +187,52 @@ def test_bad_options_are_config_errors(builder: ComponentBuilder):
         generator(builder, min_hops=4, max_hops=2)
 
 
+QUESTION_TOOLS = ("get_person_employer", "get_company_headquarters", "get_city_country",
+                  "get_country_capital", "get_city_population")
+
+
+def test_offer_all_gives_every_arena_the_same_tools_in_one_order(
+    builder: ComponentBuilder, tmp_path: Path, sandbox
+):
+    gen = generator(builder, count=8, relations=QUESTION_TOOLS, offer="all",
+                    distractors_per_band=0)
+    ctx = make_ctx(builder, tmp_path)
+    out = list(gen.generate(ctx))
+    assert len(out) >= 6, ctx.store.dropped_counts()
+    orders = {tuple(t["function"]["name"] for t in a.tools) for a in out}
+    assert len(orders) == 1, "every prompt must list the same tools in the same order"
+    assert set(next(iter(orders))) == set(QUESTION_TOOLS)
+    for arena in out:
+        needed = {sq.tool for sq in arena.needed}
+        assert needed <= set(QUESTION_TOOLS)
+        assert set(arena.distractors) == set(QUESTION_TOOLS) - needed
+        assert validate_structure(arena) == []
+        assert all(r.passed for r in verify_arena(arena, sandbox))
+    # the default leaves the ids of arenas built before these options existed unchanged
+    assert generator(builder, count=8).arena_id(0, 1) == generator(
+        builder, count=8, offer="needed", relations=()
+    ).arena_id(0, 1)
+    assert gen.arena_id(0, 1) != generator(builder, count=8).arena_id(0, 1)
+
+
+def test_output_is_the_same_for_any_number_of_workers(builder: ComponentBuilder, tmp_path: Path):
+    runs = [
+        [a.to_json() for a in generator(builder, count=10, workers=n).generate(
+            make_ctx(builder, tmp_path / str(n)))]
+        for n in (1, 3)
+    ]
+    assert runs[0] == runs[1] and len(runs[0]) >= 8
+
+
+def test_unknown_or_out_of_world_relations_are_config_errors(builder: ComponentBuilder):
+    from astra_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'get_team_home_city' is not a question-world"):
+        generator(builder, relations=["get_person_employer", "get_team_home_city"])
+    with pytest.raises(ConfigError, match="'nope' is not a question-world relation"):
+        generator(builder, relations=["nope"])
+
+
 @pytest.mark.slow
 def test_the_stage_writes_over_100_arenas(tmp_path: Path):
     import astra_core

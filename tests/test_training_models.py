@@ -214,3 +214,60 @@ def test_stage_names_resolve_to_saved_models(tmp_path: Path) -> None:
     (tmp_path / "train-sft" / "base").mkdir(parents=True)
     (tmp_path / "train-sft" / "base" / "config.json").write_text("{}")
     assert resolve_model("train-sft/base", tmp_path) == str(tmp_path / "train-sft" / "base")
+
+
+def test_signature_tools_format_lists_each_tool_on_one_line(tmp_path: Path) -> None:
+    options = TinyModelOptions(
+        vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128,
+        tools_format="signatures",
+    )
+    convs = conversations()
+    directory = build_tiny_model_for(convs, tmp_path / "sig", options, seed=1)
+    tok = AutoTokenizer.from_pretrained(directory)
+    conv = next(c for c in convs if c.tools)
+    text = tok.apply_chat_template(list(conv.messages), tools=list(conv.tools), tokenize=False)
+    listed = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0].splitlines()
+    assert len(listed) == len(conv.tools)
+    for line, tool in zip(listed, conv.tools, strict=True):
+        fn = tool["function"]
+        args = ", ".join(fn.get("parameters", {}).get("properties", {}))
+        assert line == f"{fn['name']}({args}): {fn.get('description', '')}"
+    json_text = train_tokenizer(
+        render_conversations(convs), vocab_size=512
+    ).apply_chat_template(list(conv.messages), tools=list(conv.tools), tokenize=False)
+    assert len(text) < len(json_text)
+    # everything after the system turn renders exactly as with the JSON listing
+    assert text.split("<|im_end|>", 1)[1] == json_text.split("<|im_end|>", 1)[1]
+    # and the assistant mask still marks exactly the assistant turns
+    tc = tokenize_conversation(tok, conv.messages, conv.tools)
+    assert [tok.decode(r) for r in masked_runs(tc.input_ids, tc.assistant_mask)] == [
+        expected_assistant_text(m) for m in conv.messages if m["role"] == "assistant"
+    ]
+
+
+def test_unknown_tools_format_is_refused() -> None:
+    from astra_training.chat_template import chat_template
+
+    with pytest.raises(ValueError, match="unknown tools_format 'yaml'"):
+        chat_template("yaml")
+
+
+def test_isolated_spaces_make_a_copied_name_the_same_tokens() -> None:
+    # a corpus where the name mostly follows a space, as in questions
+    texts = list(render_conversations(conversations())) + ["the employer of Kronouzeith"] * 40
+    plain = train_tokenizer(texts, vocab_size=512)
+    isolated = train_tokenizer(texts, vocab_size=512, isolate_spaces=True)
+
+    def contains(tok: Any, text: str, name: str) -> bool:
+        seq = tok(text, add_special_tokens=False)["input_ids"]
+        n = tok(name, add_special_tokens=False)["input_ids"]
+        return any(seq[i : i + len(n)] == n for i in range(len(seq)))
+
+    name = "Kronouzeith"
+    in_question = f"What is the employer of {name}?"
+    in_call = json.dumps({"person_name": name})
+    assert contains(plain, in_call, name) and not contains(plain, in_question, name)
+    for other in (name, "Vel Tora", "Ivo Brandt-Lee"):
+        assert contains(isolated, f"What is the employer of {other}?", other)
+        assert contains(isolated, json.dumps({"person_name": other}), other)
+    assert isolated.decode(isolated(in_call)["input_ids"]) == in_call

@@ -167,6 +167,7 @@ def test_resume_after_a_crash_is_exact(
         lr=3e-3,
         checkpoint_every=2,
         keep_full_state=1,
+        group_by_length=True,  # the grouped order must resume exactly too
     )
     straight = Recorder()
     run_sft(registry, tmp_path / "a", (straight,), **opts)
@@ -194,6 +195,32 @@ def test_resume_after_a_crash_is_exact(
     # the metrics log holds each step once: the crashed attempt's step 5 was cut off
     lines = (tmp_path / "b" / "train-sft" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
+
+
+def test_group_by_length_keeps_every_row_once_per_epoch_and_cuts_padding() -> None:
+    from astra_training.batches import GROUP_WINDOW, RowStream
+
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(20, 600, (300,), generator=gen).tolist()
+    batch = 8
+    plain = RowStream(len(lengths), seed=5)
+    grouped = RowStream(len(lengths), seed=5, lengths=lengths, batch=batch)
+    for epoch in range(2):
+        assert sorted(grouped.order(epoch)) == list(range(len(lengths)))
+    assert grouped.order(0) != grouped.order(1)
+    again = RowStream(len(lengths), seed=5, lengths=lengths, batch=batch)
+    assert again.take(290, 40) == grouped.take(290, 40)  # drawn from (seed, epoch) alone
+
+    def padded(stream: RowStream) -> int:
+        order = stream.order(0)
+        steps = [order[i : i + batch] for i in range(0, len(order), batch)]
+        return sum(len(s) * max(lengths[i] for i in s) for s in steps)
+
+    assert padded(grouped) < 0.75 * padded(plain)
+    # the long steps are not all at the start of a window
+    firsts = [max(lengths[i] for i in grouped.order(0)[k * batch : (k + 1) * batch])
+              for k in range(GROUP_WINDOW)]
+    assert firsts != sorted(firsts, reverse=True)
 
 
 def test_gradient_accumulation_matches_a_bigger_batch(

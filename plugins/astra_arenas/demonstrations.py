@@ -9,6 +9,7 @@ used, never held-out ones.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -98,12 +99,17 @@ def arena_demonstrations(
     *,
     holdout_fraction: float,
     system_prompt: str | None = None,
+    workers: int = 4,
 ) -> Iterator[Trajectory]:
-    """Demonstrations for every training arena (held-out arenas are skipped)."""
+    """Demonstrations for every training arena (held-out arenas are skipped), in input order.
+
+    A replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
     from astra_arenas.runtime import ArenaRuntime
 
-    for arena in arenas:
-        if is_holdout(arena.id, holdout_fraction):
-            continue
+    def replay(arena: Arena) -> Trajectory:
         with ArenaRuntime(arena, sandbox) as runtime:
-            yield arena_demonstration(arena, runtime, system_prompt)
+            return arena_demonstration(arena, runtime, system_prompt)
+
+    training = (a for a in arenas if not is_holdout(a.id, holdout_fraction))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arena-demo") as pool:
+        yield from pool.map(replay, training)

@@ -19,7 +19,10 @@ a resumed run and every shard build the same arena for the same index):
 from __future__ import annotations
 
 import random
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from astra_arenas.distractors import DistractorSampler, PoolTool
@@ -28,7 +31,7 @@ from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
 from astra_arenas.names import NameForge
 from astra_arenas.options import OfflineWorldOptions
 from astra_arenas.questions import LeafStep, PlanError, QAPlan, QuestionBuilder, ToolStep
-from astra_arenas.relations import RELATIONS, relation
+from astra_arenas.relations import RELATIONS, WORLD_RELATIONS, relation
 from astra_arenas.structure import decomposition_problems, topology_of, validate_structure
 from astra_arenas.tool_code import ToolDraft, gold_call
 from astra_arenas.verification import CheckResult, GoldCheck, run_checks
@@ -39,6 +42,7 @@ from astra_core.records import Arena, SubQuestion, content_id
 from astra_core.registry import ComponentBuilder
 
 NAME = "offline-world"
+_ORDER = {r.name: i for i, r in enumerate(RELATIONS)}
 
 
 class ArenaRejected(Exception):
@@ -81,10 +85,19 @@ class OfflineWorldGenerator:
         self._sampler: DistractorSampler | None = None
         # What changes an arena's content; count, sandbox and timeouts do not.
         body = options_to_dict(options)
-        for key in ("count", "sandbox", "timeout_s"):
+        for key in ("count", "sandbox", "timeout_s", "workers"):
             body.pop(key, None)
+        # Options added later leave the ids of arenas built without them unchanged.
+        if not options.relations:
+            body.pop("relations")
+        if options.offer == "needed":
+            body.pop("offer")
         self._identity = body
         self.stats = {"sandbox_runs": 0, "retries": 0, "merges": 0}
+        self._lock = threading.Lock()
+        self.relations = (
+            tuple(relation(n) for n in options.relations) if options.relations else WORLD_RELATIONS
+        )
 
     @property
     def sampler(self) -> DistractorSampler:
@@ -103,16 +116,34 @@ class OfflineWorldGenerator:
     def generate(self, ctx: StageContext) -> Iterator[Arena]:
         o = self.options
         schedule = topology_schedule(o.topologies, o.count)
-        for index in ctx.progress(range(o.count), total=o.count, desc=NAME, unit="arena"):
-            arena_id = self.arena_id(ctx.seed, index)
-            if not ctx.in_shard(arena_id) or ctx.seen(arena_id):
-                continue
-            try:
-                arena = self.build(ctx.seed, index, schedule[index], arena_id)
-            except ArenaRejected as exc:
-                ctx.drop(exc.reason, arena_id, exc.detail)
-                continue
-            yield arena
+        _ = self.sampler  # built once, before worker threads share it
+        todo = (
+            (index, arena_id)
+            for index in range(o.count)
+            if ctx.in_shard(arena_id := self.arena_id(ctx.seed, index))
+            and not ctx.seen(arena_id)
+        )
+        bar = ctx.progress(iter(todo), total=o.count, desc=NAME, unit="arena")
+        # A build mostly waits on sandbox processes, so a few run at once; results keep their
+        # index order, so the output file is the same for any number of workers.
+        with ThreadPoolExecutor(max_workers=o.workers, thread_name_prefix=NAME) as pool:
+            pending: deque[tuple[str, Future[Arena]]] = deque()
+            for index, arena_id in bar:
+                pending.append(
+                    (arena_id, pool.submit(self.build, ctx.seed, index, schedule[index], arena_id))
+                )
+                if len(pending) >= 2 * o.workers:
+                    yield from self._finish(ctx, pending.popleft())
+            while pending:
+                yield from self._finish(ctx, pending.popleft())
+
+    @staticmethod
+    def _finish(ctx: StageContext, item: tuple[str, Future[Arena]]) -> Iterator[Arena]:
+        arena_id, future = item
+        try:
+            yield future.result()
+        except ArenaRejected as exc:
+            ctx.drop(exc.reason, arena_id, exc.detail)
 
     # -- one arena -----------------------------------------------------------------------------
 
@@ -129,6 +160,7 @@ class OfflineWorldGenerator:
             max_hops=o.max_hops,
             max_branches=o.max_branches,
             leaf_probability=o.leaf_probability,
+            relations=self.relations,
         )
         try:
             plan = builder.build(topology)
@@ -146,7 +178,8 @@ class OfflineWorldGenerator:
             merged, reruns = merge_homogeneous(steps, self._run, enabled=o.merge)
         except MergeError as exc:
             raise ArenaRejected(exc.reason, exc.detail) from exc
-        self.stats["merges"] += reruns
+        with self._lock:
+            self.stats["merges"] += reruns
 
         tools = {m.draft.name: m.draft for m in merged}
         gold_answers = {s.answer for s in steps}
@@ -155,6 +188,10 @@ class OfflineWorldGenerator:
         for band in ("high", "medium", "low"):
             for name in bands[band]:
                 distractors[name] = self._decoy(name, rng, forge, gold_answers)
+        if o.offer == "all":
+            for rel in self.relations:
+                if rel.name not in tools and rel.name not in distractors:
+                    distractors[rel.name] = self._decoy(rel.name, rng, forge, gold_answers)
 
         calls = {s.id: s.call for s in steps}
         tool_of = {s.id: s.draft.name for s in steps}
@@ -165,6 +202,8 @@ class OfflineWorldGenerator:
             for sq in subquestions
         )
         every = {**tools, **distractors}
+        if o.offer == "all":  # one order for every arena, so every prompt starts alike
+            every = dict(sorted(every.items(), key=lambda item: _ORDER[item[0]]))
         arena = Arena(
             question=plan.question,
             answer=plan.answer,
@@ -199,7 +238,8 @@ class OfflineWorldGenerator:
         return SubQuestion(step.id, step.question, step.answer, step.depends_on, False)
 
     def _run(self, units: Any, checks: Sequence[GoldCheck]) -> list[CheckResult]:
-        self.stats["sandbox_runs"] += 1
+        with self._lock:
+            self.stats["sandbox_runs"] += 1
         return run_checks(self.sandbox, units, checks, timeout_s=self.options.timeout_s)
 
     def _draft(self, step: ToolStep, world: World, rng: random.Random) -> ToolDraft:
@@ -216,7 +256,8 @@ class OfflineWorldGenerator:
             if not todo:
                 break
             if attempt:
-                self.stats["retries"] += len(todo)
+                with self._lock:
+                    self.stats["retries"] += len(todo)
             candidates = {
                 sid: GoldStep(sid, self._draft(s, world, rng), gold_call(s.relation, s.subject),
                               s.answer)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
+from astra_arenas.relations import RELATIONS_BY_NAME
 from astra_core.options import ComponentSpec, component
 from astra_core.records import TOPOLOGIES
 
@@ -36,6 +37,16 @@ def _topology_mix(_: Any, attribute: attrs.Attribute, value: dict[str, float]) -
         )
     if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
         raise ValueError(f"{attribute.name} needs non-negative weights, at least one > 0")
+
+
+def _world_relations(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    for name in value:
+        found = RELATIONS_BY_NAME.get(name)
+        if found is None or not found.in_world:
+            known = ", ".join(r.name for r in RELATIONS_BY_NAME.values() if r.in_world)
+            raise ValueError(
+                f"{attribute.name}: {name!r} is not a question-world relation; they are {known}"
+            )
 
 
 def _default_mix() -> dict[str, float]:
@@ -81,6 +92,21 @@ class OfflineWorldOptions:
         0.3,
         validator=_fraction,
     )
+    relations: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=tuple,
+        validator=_world_relations,
+        metadata={
+            "help": "the question-world relations (lookup tools) questions are built from, by "
+            "tool name; empty: all twenty"
+        },
+    )
+    offer: Literal["needed", "all"] = _opt(
+        "tools an arena offers: 'needed' (the paper's: the tools its sub-questions need, plus "
+        "banded distractors) or 'all' (every allowed relation's tool, in one fixed order, the "
+        "unneeded ones holding data about other entities; every prompt then starts alike)",
+        "needed",
+    )
     world_size: int = _opt(
         "entities of each kind in an arena's world", 6, validator=_at_least(3)
     )
@@ -120,6 +146,12 @@ class OfflineWorldOptions:
     timeout_s: float = _opt(
         "wall-clock limit of one verification run in the sandbox", 20.0,
         validator=_at_least(0.001),
+    )
+    workers: int = _opt(
+        "arenas built at once (a build mostly waits on sandbox processes); the output is the "
+        "same for any number",
+        4,
+        validator=_at_least(1),
     )
     max_attempts: int = _opt(
         "tries per tool (each with a fresh data sample) before the arena is dropped", 3,

@@ -98,8 +98,10 @@ class QuestionBuilder:
         max_hops: int,
         max_branches: int,
         leaf_probability: float,
+        relations: Sequence[Relation] = WORLD_RELATIONS,
     ) -> None:
         self.world = world
+        self.relations = tuple(relations)
         self.rng = rng
         self.min_hops = min_hops
         self.max_hops = max_hops
@@ -110,7 +112,13 @@ class QuestionBuilder:
     # -- chains --------------------------------------------------------------------------------
 
     def _relations_from(self, kind: str) -> list[Relation]:
-        return [r for r in WORLD_RELATIONS if r.subject == kind]
+        return [r for r in self.relations if r.subject == kind]
+
+    def _numeric(self) -> Relation:
+        numeric = [r for r in self.relations if r.is_numeric]
+        if not numeric:
+            raise PlanError("no numeric relation to compare among the allowed relations")
+        return self.rng.choice(numeric)
 
     def _walk(
         self,
@@ -243,7 +251,7 @@ class QuestionBuilder:
     def parallel_single(self) -> QAPlan | None:
         k = self.rng.randint(2, max(2, self.max_branches))
         if self.rng.random() < 0.6:  # the same numeric relation over k subjects, then a leaf
-            relation = self.rng.choice([r for r in WORLD_RELATIONS if r.is_numeric])
+            relation = self._numeric()
             subjects = list(self.world.entities[relation.subject])
             if len(subjects) < k:
                 return None
@@ -310,7 +318,7 @@ class QuestionBuilder:
         return QAPlan(question, answer, "parallel-multi", tuple(steps), longest)
 
     def _parallel_multi_combined(self, lengths: Sequence[int]) -> QAPlan | None:
-        relation = self.rng.choice([r for r in WORLD_RELATIONS if r.is_numeric])
+        relation = self._numeric()
         chains = []
         ends: set[str] = set()
         for n in lengths:

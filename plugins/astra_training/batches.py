@@ -16,6 +16,7 @@ import torch
 
 from astra_training.assistant_mask import TokenizedConversation
 
+GROUP_WINDOW = 16  # batches sorted together by length (group_by_length)
 Row = tuple[int, ...]  # indices of the conversations laid end to end in one sequence
 
 
@@ -43,22 +44,48 @@ def make_rows(
 
 
 class RowStream:
-    """Row index at each position of the endless, reshuffled-every-epoch stream."""
+    """Row index at each position of the endless, reshuffled-every-epoch stream.
 
-    def __init__(self, rows: int, seed: int) -> None:
+    With ``lengths`` and ``batch``, each window of ``GROUP_WINDOW`` batches of the shuffled
+    order is sorted by length and cut into batches, which are shuffled again: a step's rows are
+    of similar length, so little of a padded micro-batch is padding, and the order is still
+    drawn from ``(seed, epoch)`` alone."""
+
+    def __init__(
+        self, rows: int, seed: int, *, lengths: Sequence[int] | None = None, batch: int = 0
+    ) -> None:
         if rows <= 0:
             raise ValueError("no training rows")
+        if lengths is not None and len(lengths) != rows:
+            raise ValueError(f"{len(lengths)} lengths for {rows} rows")
         self.rows = rows
         self.seed = seed
+        self.lengths = lengths
+        self.batch = batch
         self._epoch = -1
         self._order: list[int] = []
 
     def order(self, epoch: int) -> list[int]:
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._order = torch.randperm(self.rows, generator=gen).tolist()
+            order = torch.randperm(self.rows, generator=gen).tolist()
+            if self.lengths is not None and self.batch > 1:
+                order = self._grouped(order, gen)
+            self._order = order
             self._epoch = epoch
         return self._order
+
+    def _grouped(self, order: list[int], gen: torch.Generator) -> list[int]:
+        assert self.lengths is not None
+        lengths, size = self.lengths, self.batch
+        out: list[int] = []
+        window = size * GROUP_WINDOW
+        for start in range(0, len(order), window):
+            part = sorted(order[start : start + window], key=lambda i: -lengths[i])
+            chunks = [part[i : i + size] for i in range(0, len(part), size)]
+            for c in torch.randperm(len(chunks), generator=gen).tolist():
+                out.extend(chunks[c])
+        return out
 
     def take(self, start: int, count: int) -> list[int]:
         out = []

@@ -36,6 +36,18 @@ class TinyModelOptions:
         metadata={"help": "BPE vocabulary size, special tokens and the 256 bytes included"},
     )
     min_frequency: int = _opt("a pair is merged only when it occurs this often", 2)
+    isolate_spaces: bool = _opt(
+        "make each space its own token, so a word is the same tokens after a space as after a "
+        "quote: copying a name from the question into a call's JSON arguments is then a "
+        "token-for-token copy, which a tiny model learns far sooner (sequences get longer)",
+        False,
+    )
+    tools_format: Literal["json", "signatures"] = _opt(
+        "how the chat template lists tools: 'json' (their schemas, as Qwen does) or "
+        "'signatures' (one 'name(arg, ...): description' line each, a few times fewer tokens; "
+        "tool calls keep the Hermes <tool_call> JSON either way)",
+        "json",
+    )
     hidden_size: int = attrs.field(default=128, validator=_positive, metadata={"help": "width"})
     num_layers: int = attrs.field(
         default=4, validator=_positive, metadata={"help": "decoder layers"}
@@ -106,6 +118,11 @@ class SFTOptions:
         "compute the token prefix a micro-batch shares (system prompt and tools) once and reuse "
         "its key/value cache for every row: same loss, much faster when the prefix is long",
         True,
+    )
+    group_by_length: bool = _opt(
+        "put rows of similar length in the same step (sorted within windows of 16 steps of the "
+        "shuffled order, then the steps shuffled): less padding, faster steps",
+        False,
     )
     batch_size: int = attrs.field(
         default=8, validator=_positive, metadata={"help": "sequences per process per micro-batch"}

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from astra_training.chat_template import CHAT_TEMPLATE
+from astra_training.chat_template import chat_template
 from astra_training.conversations import Conversation
 from astra_training.options import TinyModelOptions
 
@@ -31,12 +31,12 @@ SPECIAL_TOKENS = (
 )
 
 
-def _wrap(tokenizer_object: Any) -> Any:
+def _wrap(tokenizer_object: Any, tools_format: str = "json") -> Any:
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer_object,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template(tools_format),
         eos_token=END_OF_TURN,
         pad_token=PAD,
         padding_side="left",
@@ -45,22 +45,32 @@ def _wrap(tokenizer_object: Any) -> Any:
     )
 
 
-def _byte_level(model: Any) -> Any:
-    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+def _byte_level(model: Any, isolate_spaces: bool = False) -> Any:
+    from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers, processors
 
     tokenizer = Tokenizer(model)
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if isolate_spaces:
+        # " Vel" after a space and "Vel" after a quote are then the same tokens, so copying a
+        # name from the question into a call's JSON arguments is a token-for-token copy
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(" "), behavior="isolated"), byte_level]
+        )
+    else:
+        tokenizer.pre_tokenizer = byte_level
     tokenizer.decoder = decoders.ByteLevel()
     # untrimmed offsets: the assistant mask maps characters to tokens through them
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     return tokenizer
 
 
-def render_conversations(conversations: Iterable[Conversation]) -> Iterable[str]:
+def render_conversations(
+    conversations: Iterable[Conversation], tools_format: str = "json"
+) -> Iterable[str]:
     """The conversations as the template renders them: the tokenizer's training corpus."""
     from tokenizers import models
 
-    renderer = _wrap(_byte_level(models.BPE()))  # an empty vocabulary: rendering only
+    renderer = _wrap(_byte_level(models.BPE()), tools_format)  # an empty vocabulary: rendering only
     for conv in conversations:
         yield str(
             renderer.apply_chat_template(
@@ -69,7 +79,14 @@ def render_conversations(conversations: Iterable[Conversation]) -> Iterable[str]
         )
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024, min_frequency: int = 2) -> Any:
+def train_tokenizer(
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 1024,
+    min_frequency: int = 2,
+    tools_format: str = "json",
+    isolate_spaces: bool = False,
+) -> Any:
     """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``, with the chat
     template and the special tokens of the Hermes/Qwen tool-calling format."""
     from tokenizers import models, pre_tokenizers, trainers
@@ -80,7 +97,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024, min_frequen
             f"vocab_size {vocab_size} is too small: the {len(alphabet)} bytes and "
             f"{len(SPECIAL_TOKENS)} special tokens need {len(alphabet) + len(SPECIAL_TOKENS)}"
         )
-    tokenizer = _byte_level(models.BPE())
+    tokenizer = _byte_level(models.BPE(), isolate_spaces)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
@@ -89,7 +106,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 1024, min_frequen
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer)
-    return _wrap(tokenizer)
+    return _wrap(tokenizer, tools_format)
 
 
 def tiny_config(tokenizer: Any, options: TinyModelOptions) -> Any:
@@ -141,7 +158,11 @@ def build_tiny_model(
     options = options or TinyModelOptions()
     target = Path(directory)
     tokenizer = train_tokenizer(
-        texts, vocab_size=options.vocab_size, min_frequency=options.min_frequency
+        texts,
+        vocab_size=options.vocab_size,
+        min_frequency=options.min_frequency,
+        tools_format=options.tools_format,
+        isolate_spaces=options.isolate_spaces,
     )
     config = tiny_config(tokenizer, options)
     with torch.random.fork_rng(devices=[]):
@@ -168,7 +189,9 @@ def build_tiny_model_for(
     seed: int = 0,
 ) -> Path:
     """``build_tiny_model`` with the tokenizer trained on these conversations."""
-    return build_tiny_model(render_conversations(conversations), directory, options, seed=seed)
+    options = options or TinyModelOptions()
+    texts = render_conversations(conversations, options.tools_format)
+    return build_tiny_model(texts, directory, options, seed=seed)
 
 
 def count_parameters(model: Any) -> int:

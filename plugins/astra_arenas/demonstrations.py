@@ -9,8 +9,8 @@ used, never held-out ones.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from astra_core.records import Arena, Task, Trajectory

@@ -215,6 +215,34 @@ def test_offer_all_gives_every_arena_the_same_tools_in_one_order(
     assert gen.arena_id(0, 1) != generator(builder, count=8).arena_id(0, 1)
 
 
+def test_familiar_arenas_take_their_names_from_one_cast(builder: ComponentBuilder):
+    import random
+
+    from astra_arenas.names import NameForge
+    from astra_arenas.world import build_world
+
+    gen = generator(builder, count=12, familiar_names=0.5)
+    built = [gen.build(0, i, "multi", f"a{i}") for i in range(12)]
+    familiar = [a for a in built if a.metadata.get("familiar_names")]
+    fresh = [a for a in built if not a.metadata.get("familiar_names")]
+    assert 2 <= len(familiar) <= 10 and fresh
+    cast_world = build_world(
+        random.Random(0), NameForge(random.Random("offline-world:0:0:cast")), 6
+    )
+    cast = {name for names in cast_world.entities.values() for name in names}
+
+    def subjects(arena: Arena) -> set[str]:
+        return {str(v) for sq in arena.needed for v in sq.call.arguments.values()}
+
+    for arena in familiar:
+        assert subjects(arena) <= cast, arena.question
+    for arena in fresh:
+        assert not subjects(arena) & cast, arena.question
+    assert all(validate_structure(a) == [] for a in built)
+    # the option is part of an arena's identity only when it is set
+    assert gen.arena_id(0, 1) != generator(builder, count=12).arena_id(0, 1)
+
+
 def test_output_is_the_same_for_any_number_of_workers(builder: ComponentBuilder, tmp_path: Path):
     runs = [
         [a.to_json() for a in generator(builder, count=10, workers=n).generate(

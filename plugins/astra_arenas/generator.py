@@ -92,6 +92,8 @@ class OfflineWorldGenerator:
             body.pop("relations")
         if options.offer == "needed":
             body.pop("offer")
+        if not options.familiar_names:
+            body.pop("familiar_names")
         self._identity = body
         self.stats = {"sandbox_runs": 0, "retries": 0, "merges": 0}
         self._lock = threading.Lock()
@@ -151,7 +153,13 @@ class OfflineWorldGenerator:
         """Build, verify and assemble arena ``index``; raises ``ArenaRejected``."""
         o = self.options
         rng = random.Random(f"{NAME}:{seed}:{o.seed_offset}:{index}")
-        forge = NameForge(rng)
+        familiar = (
+            o.familiar_names > 0
+            and random.Random(f"{NAME}:{seed}:{o.seed_offset}:{index}:cast").random()
+            < o.familiar_names
+        )
+        # a familiar arena's forge replays one fixed sequence: the same cast in every such arena
+        forge = NameForge(random.Random(f"{NAME}:{seed}:{o.seed_offset}:cast") if familiar else rng)
         world = build_world(rng, forge, o.world_size)
         builder = QuestionBuilder(
             world,
@@ -222,6 +230,7 @@ class OfflineWorldGenerator:
                 "distractor_bands": bands,
                 "merged": {m.draft.name: list(m.members) for m in merged if len(m.members) > 1},
                 "embedder": o.embedder,
+                **({"familiar_names": True} if familiar else {}),
             },
             id=arena_id,
         )

@@ -107,6 +107,14 @@ class OfflineWorldOptions:
         "unneeded ones holding data about other entities; every prompt then starts alike)",
         "needed",
     )
+    familiar_names: float = _opt(
+        "share of arenas whose entities are named from one fixed cast (the same names in each, "
+        "with new facts): warm-up data for a small model, which learns to use names it has "
+        "seen before it learns to copy new ones. They carry metadata familiar_names = true and "
+        "eval skips them, so held-out reward is measured on unseen names only",
+        0.0,
+        validator=_fraction,
+    )
     world_size: int = _opt(
         "entities of each kind in an arena's world", 6, validator=_at_least(3)
     )

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from astra_core.context import StageContext
-from astra_core.errors import ConfigError
+from astra_core.errors import AstraError, ConfigError
 from astra_core.registry import ComponentBuilder
 from astra_rl_training.generation import Sampling
 from astra_rl_training.models import load_policy, resolve_model
@@ -35,6 +35,13 @@ class ArenaEvaluator:
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=True)
+        # arenas named from a fixed cast are training warm-up: eval is on unseen names only
+        arenas = [a for a in arenas if not a.metadata.get("familiar_names")]
+        if not arenas:
+            raise AstraError(
+                f"{ctx.stage}: every held-out arena of {o.arenas} is named from the familiar "
+                "cast (familiar_names); lower it or build more arenas"
+            )
         arenas.sort(key=lambda a: a.id)
         if o.limit:
             arenas = arenas[: o.limit]

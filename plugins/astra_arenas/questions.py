@@ -325,7 +325,7 @@ class QuestionBuilder:
             chain = self._walk(n, lambda r: r.name == relation.name, avoid=ends)
             if chain is None:
                 return None
-            ends.add(chain[-1][1])  # type: ignore[arg-type]
+            ends.add(str(chain[-1][1]))
             chains.append(chain)
         steps: list[ToolStep] = []
         finals: list[ToolStep] = []

@@ -90,11 +90,11 @@ class ArenaRuntime:
                 self._load_errors[name] = "the arena has no code for this tool"
                 continue
             try:
-                outcome = (
+                outcome: Any = None
+                if isinstance(session, _RunPerCall):
                     session.load(code, name)
-                    if isinstance(session, _RunPerCall)
-                    else session.load(code)
-                )
+                else:
+                    outcome = session.load(code)
             except Exception as exc:  # a tool that does not load is an error for its calls only
                 self._load_errors[name] = f"{type(exc).__name__}: {exc}"
                 continue

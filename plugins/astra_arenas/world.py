@@ -75,10 +75,12 @@ def build_world(rng: random.Random, forge: NameForge, size: int = 6) -> World:
     # Each company has its own CEO, who works there.
     people = list(entities["person"])
     rng.shuffle(people)
-    ceos = dict(zip(entities["company"], people[: len(entities["company"])], strict=True))
+    ceos: dict[str, Value] = dict(
+        zip(entities["company"], people[: len(entities["company"])], strict=True)
+    )
     facts["get_company_ceo"] = ceos
-    employer = {p: rng.choice(entities["company"]) for p in entities["person"]}
-    employer.update({p: c for c, p in ceos.items()})
+    employer: dict[str, Value] = {p: rng.choice(entities["company"]) for p in entities["person"]}
+    employer.update({str(p): c for c, p in ceos.items()})
     facts["get_person_employer"] = employer
 
     for relation in WORLD_RELATIONS:

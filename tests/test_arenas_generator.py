@@ -277,3 +277,22 @@ def test_the_stage_writes_over_100_arenas(tmp_path: Path):
               for line in p.read_text().splitlines() if line.strip()]
     assert len(arenas) >= 100
     assert {a.topology for a in arenas} == set(TOPOLOGIES)
+
+
+def test_name_syllables_caps_each_generated_word():
+    import random
+    import re
+
+    from astra_arenas import names
+
+    alt = "|".join
+    syllable = f"(?:{alt(names._ONSETS)})(?:{alt(names._VOWELS)})"
+    one = re.compile(f"^{syllable}(?:{alt(c for c in names._CODAS if c)})?$", re.IGNORECASE)
+    capped, default = names.NameForge(random.Random(4), 1), names.NameForge(random.Random(4))
+    people = [capped.new("person") for _ in range(30)]
+    assert all(one.match(word) for person in people for word in person.split()), people
+    longer = [default.new("person") for _ in range(30)]
+    assert not any(all(one.match(w) for w in p.split()) for p in longer)
+    # names are drawn from the seed alone
+    again = names.NameForge(random.Random(4))
+    assert [again.new("person") for _ in range(30)] == longer

@@ -94,6 +94,8 @@ class OfflineWorldGenerator:
             body.pop("offer")
         if not options.familiar_names:
             body.pop("familiar_names")
+        if not options.name_syllables:
+            body.pop("name_syllables")
         self._identity = body
         self.stats = {"sandbox_runs": 0, "retries": 0, "merges": 0}
         self._lock = threading.Lock()
@@ -159,7 +161,10 @@ class OfflineWorldGenerator:
             < o.familiar_names
         )
         # a familiar arena's forge replays one fixed sequence: the same cast in every such arena
-        forge = NameForge(random.Random(f"{NAME}:{seed}:{o.seed_offset}:cast") if familiar else rng)
+        forge = NameForge(
+            random.Random(f"{NAME}:{seed}:{o.seed_offset}:cast") if familiar else rng,
+            o.name_syllables,
+        )
         world = build_world(rng, forge, o.world_size)
         builder = QuestionBuilder(
             world,

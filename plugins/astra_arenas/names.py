@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
+from typing import Any
 
 _ONSETS = (
     "b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", "l", "m", "n", "p",
@@ -35,6 +36,9 @@ _DRUG_ENDINGS = ("mab", "pril", "olol", "azole", "cillin", "statin")
 
 
 def _word(rng: random.Random, syllables: int) -> str:
+    cap = getattr(rng, "max_syllables", 0)
+    if cap:
+        syllables = min(syllables, cap)
     parts = [rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(syllables)]
     parts[-1] += rng.choice(_CODAS)
     return "".join(parts).capitalize()
@@ -96,11 +100,26 @@ GENERATORS: dict[str, Callable[[random.Random], str]] = {
 }
 
 
-class NameForge:
-    """Hands out unique names for one arena; no name contains another (case-insensitive)."""
+class _CappedRandom:
+    """The forge's generator, seen by ``_word`` with a cap on syllables per word."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, max_syllables: int) -> None:
         self.rng = rng
+        self.max_syllables = max_syllables
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.rng, name)
+
+
+class NameForge:
+    """Hands out unique names for one arena; no name contains another (case-insensitive).
+
+    ``max_syllables`` caps the syllables of each generated word (0: the default 2-3), for
+    names of fewer tokens."""
+
+    def __init__(self, rng: random.Random, max_syllables: int = 0) -> None:
+        self.rng = rng
+        self._draw: Any = _CappedRandom(rng, max_syllables) if max_syllables else rng
         self._taken: list[str] = []
 
     def new(self, kind: str) -> str:
@@ -109,7 +128,7 @@ class NameForge:
         except KeyError:
             raise ValueError(f"no name generator for entity kind {kind!r}") from None
         for _ in range(1000):
-            name = make(self.rng)
+            name = make(self._draw)
             if self.reserve(name):
                 return name
         raise RuntimeError(f"could not find a fresh {kind} name after 1000 tries")

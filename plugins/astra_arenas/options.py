@@ -115,6 +115,12 @@ class OfflineWorldOptions:
         0.0,
         validator=_fraction,
     )
+    name_syllables: int = _opt(
+        "most syllables in each word of a generated name (0: two or three): shorter names are "
+        "fewer tokens to copy",
+        0,
+        validator=_at_least(0),
+    )
     world_size: int = _opt(
         "entities of each kind in an arena's world", 6, validator=_at_least(3)
     )

@@ -26,9 +26,13 @@ generator = {{ name = "slow-counter", count = {count}, delay_s = {delay} }}
 
 
 def lines(stage_dir: Path) -> list[dict]:
+    """The complete records: a line still being written (or cut by the kill) has no newline
+    yet, and the store drops such a tail when it resumes."""
     out = []
     for shard in sorted(stage_dir.glob("data-*.jsonl")):
-        out += [json.loads(x) for x in shard.read_text().splitlines() if x.strip()]
+        text = shard.read_text()
+        complete = text[: text.rfind("\n") + 1]
+        out += [json.loads(x) for x in complete.splitlines() if x.strip()]
     return out
 
 

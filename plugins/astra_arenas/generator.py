@@ -43,6 +43,13 @@ from astra_core.registry import ComponentBuilder
 
 NAME = "offline-world"
 _ORDER = {r.name: i for i, r in enumerate(RELATIONS)}
+# Identity-changing options added after arenas were first built, with their defaults.
+_ADDED_LATER: dict[str, object] = {
+    "relations": (),
+    "offer": "needed",
+    "familiar_names": 0.0,
+    "name_syllables": 0,
+}
 
 
 class ArenaRejected(Exception):
@@ -88,14 +95,9 @@ class OfflineWorldGenerator:
         for key in ("count", "sandbox", "timeout_s", "workers"):
             body.pop(key, None)
         # Options added later leave the ids of arenas built without them unchanged.
-        if not options.relations:
-            body.pop("relations")
-        if options.offer == "needed":
-            body.pop("offer")
-        if not options.familiar_names:
-            body.pop("familiar_names")
-        if not options.name_syllables:
-            body.pop("name_syllables")
+        for key, default in _ADDED_LATER.items():
+            if getattr(options, key) == default:
+                body.pop(key)
         self._identity = body
         self.stats = {"sandbox_runs": 0, "retries": 0, "merges": 0}
         self._lock = threading.Lock()
@@ -191,8 +193,7 @@ class OfflineWorldGenerator:
             merged, reruns = merge_homogeneous(steps, self._run, enabled=o.merge)
         except MergeError as exc:
             raise ArenaRejected(exc.reason, exc.detail) from exc
-        with self._lock:
-            self.stats["merges"] += reruns
+        self._count("merges", reruns)
 
         tools = {m.draft.name: m.draft for m in merged}
         gold_answers = {s.answer for s in steps}
@@ -251,9 +252,12 @@ class OfflineWorldGenerator:
             return SubQuestion(step.id, step.question, step.answer, step.depends_on, True)
         return SubQuestion(step.id, step.question, step.answer, step.depends_on, False)
 
+    def _count(self, key: str, n: int) -> None:
+        with self._lock:  # builds run in worker threads
+            self.stats[key] += n
+
     def _run(self, units: Any, checks: Sequence[GoldCheck]) -> list[CheckResult]:
-        with self._lock:
-            self.stats["sandbox_runs"] += 1
+        self._count("sandbox_runs", 1)
         return run_checks(self.sandbox, units, checks, timeout_s=self.options.timeout_s)
 
     def _draft(self, step: ToolStep, world: World, rng: random.Random) -> ToolDraft:
@@ -270,8 +274,7 @@ class OfflineWorldGenerator:
             if not todo:
                 break
             if attempt:
-                with self._lock:
-                    self.stats["retries"] += len(todo)
+                self._count("retries", len(todo))
             candidates = {
                 sid: GoldStep(sid, self._draft(s, world, rng), gold_call(s.relation, s.subject),
                               s.answer)

@@ -252,12 +252,11 @@ class SFTTrainer:
             world,
             n_params / 1e6,
         )
-        lengths = [sum(len(examples[i].input_ids) for i in row) for row in rows]
-        stream = (
-            RowStream(len(rows), seed, lengths=lengths, batch=per_step)
-            if o.group_by_length
-            else RowStream(len(rows), seed)
-        )
+        if o.group_by_length:
+            lengths = [sum(len(examples[i].input_ids) for i in row) for row in rows]
+            stream = RowStream(len(rows), seed, lengths=lengths, batch=per_step)
+        else:
+            stream = RowStream(len(rows), seed)
         pad_id = int(tokenizer.pad_token_id)
         start = int(state["step"])
         steps = range(start, total_steps)

@@ -245,6 +245,33 @@ def test_signature_tools_format_lists_each_tool_on_one_line(tmp_path: Path) -> N
     ]
 
 
+def test_names_tools_format_lists_bare_signatures_under_a_short_preamble(tmp_path: Path) -> None:
+    small = {"vocab_size": 512, "hidden_size": 64, "num_layers": 2, "intermediate_size": 128}
+    convs = conversations()
+    conv = next(c for c in convs if c.tools)
+    texts = {}
+    for fmt in ("signatures", "names"):
+        directory = build_tiny_model_for(
+            convs, tmp_path / fmt, TinyModelOptions(tools_format=fmt, **small), seed=1
+        )
+        tok = AutoTokenizer.from_pretrained(directory)
+        texts[fmt] = tok.apply_chat_template(
+            list(conv.messages), tools=list(conv.tools), tokenize=False
+        )
+    system = texts["names"].split("<|im_end|>", 1)[0]
+    listed = system.split("Tools:\n", 1)[1].split("\nCall a tool as", 1)[0].splitlines()
+    fns = [t["function"] for t in conv.tools]
+    args = [", ".join(fn.get("parameters", {}).get("properties", {})) for fn in fns]
+    assert listed == [f"{fn['name']}({a})" for fn, a in zip(fns, args, strict=True)]
+    assert len(system) < len(texts["signatures"].split("<|im_end|>", 1)[0]) / 2
+    # the conversation itself renders as with every other format
+    assert texts["names"].split("<|im_end|>", 1)[1] == texts["signatures"].split("<|im_end|>", 1)[1]
+    tc = tokenize_conversation(tok, conv.messages, conv.tools)
+    assert [tok.decode(r) for r in masked_runs(tc.input_ids, tc.assistant_mask)] == [
+        expected_assistant_text(m) for m in conv.messages if m["role"] == "assistant"
+    ]
+
+
 def test_unknown_tools_format_is_refused() -> None:
     from astra_training.chat_template import chat_template
 

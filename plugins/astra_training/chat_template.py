@@ -4,7 +4,8 @@ It renders what Qwen2.5/Qwen3 instruct models render, so the Hermes ``<tool_call
 any tool (TRL, vLLM) that knows that format read our tiny models' output unchanged:
 
 * ``tools`` go into the system turn as JSON lines inside ``<tools></tools>`` (or, with
-  ``tools_format="signatures"``, one ``name(arg, ...): description`` line each);
+  ``tools_format="signatures"``, one ``name(arg, ...): description`` line each; with
+  ``tools_format="names"``, a bare ``name(arg, ...)`` line each under a two-line preamble);
 * an assistant's ``tool_calls`` become ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``
   blocks after its text (``arguments`` given as a JSON string are written as they are);
 * consecutive ``tool`` messages share one user turn, each inside ``<tool_response>``.
@@ -26,42 +27,65 @@ TOOLS_INSTRUCTIONS = (
     "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n"
     '{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call>'
 )
+# "names": the longer the prompt, the later a tiny model learns to copy a name from the
+# question into a call (first-call copies, batch 16: from ~700 steps with a 33-token prompt,
+# ~850 with 180 tokens, none within 400 with 440), so this lists bare signatures under the
+# shortest instruction.
+SHORT_PREAMBLE = "Tools:"
+SHORT_INSTRUCTIONS = (
+    "\\nCall a tool as <tool_call>\\n"
+    '{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call>'
+)
 
-# How each tool is listed inside <tools>: its JSON schema, as Qwen renders it, or one line
-# "name(arg, ...): description", a few times shorter, for tiny models on a CPU.
-_TOOL_LINES = {
-    "json": "{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}",
-    "signatures": (
-        "{%- for tool in tools %}"
-        "{%- set f = tool.function if tool.function is defined else tool %}"
-        "{%- set p = f.parameters.properties if f.parameters is defined and "
-        "f.parameters.properties is defined else {} %}"
-        "{{- '\\n' + f.name + '(' + (p | list | join(', ')) + '): ' + "
-        "(f.description if f.description is defined else '') }}"
-        "{%- endfor %}"
+_SIGNATURE = (
+    "{%- set f = tool.function if tool.function is defined else tool %}"
+    "{%- set p = f.parameters.properties if f.parameters is defined and "
+    "f.parameters.properties is defined else {} %}"
+    "{{- '\\n' + f.name + '(' + (p | list | join(', ')) + ')' }}"
+)
+
+# tools_format -> (preamble, how each tool is listed, instructions after the list)
+_FORMATS = {
+    "json": (
+        TOOLS_PREAMBLE,
+        "{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}",
+        TOOLS_INSTRUCTIONS,
     ),
+    "signatures": (
+        TOOLS_PREAMBLE,
+        "{%- for tool in tools %}" + _SIGNATURE
+        + "{{- ': ' + (f.description if f.description is defined else '') }}{%- endfor %}",
+        TOOLS_INSTRUCTIONS,
+    ),
+    "names": (SHORT_PREAMBLE, "{%- for tool in tools %}" + _SIGNATURE + "{%- endfor %}",
+              SHORT_INSTRUCTIONS),
 }
-TOOLS_FORMATS = tuple(_TOOL_LINES)
+TOOLS_FORMATS = tuple(_FORMATS)
 
 
 def chat_template(tools_format: str = "json") -> str:
-    """The template, with tools listed as JSON schemas (Qwen's way) or as signatures."""
+    """The template, with tools listed as JSON schemas (Qwen's way), as signatures with their
+    descriptions, or as bare signatures."""
     try:
-        lines = _TOOL_LINES[tools_format]
+        preamble, lines, instructions = _FORMATS[tools_format]
     except KeyError:
         raise ValueError(
             f"unknown tools_format {tools_format!r}; choose one of {', '.join(TOOLS_FORMATS)}"
         ) from None
-    return _TEMPLATE.replace("<<TOOL_LINES>>", lines)
+    return (
+        _TEMPLATE.replace("<<PREAMBLE>>", preamble)
+        .replace("<<TOOL_LINES>>", lines)
+        .replace("<<INSTRUCTIONS>>", instructions)
+    )
 
 
 _TEMPLATE = (
     "{%- if tools %}"
     "{{- '<|im_start|>system\\n' }}"
     "{%- if messages[0].role == 'system' %}{{- messages[0].content + '\\n\\n' }}{%- endif %}"
-    "{{- '" + TOOLS_PREAMBLE + "' }}"
+    "{{- '<<PREAMBLE>>' }}"
     "<<TOOL_LINES>>"
-    "{{- '" + TOOLS_INSTRUCTIONS + "<|im_end|>\\n' }}"
+    "{{- '<<INSTRUCTIONS>><|im_end|>\\n' }}"
     "{%- elif messages[0].role == 'system' %}"
     "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
     "{%- endif %}"

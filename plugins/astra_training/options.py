@@ -42,10 +42,11 @@ class TinyModelOptions:
         "token-for-token copy, which a tiny model learns far sooner (sequences get longer)",
         False,
     )
-    tools_format: Literal["json", "signatures"] = _opt(
-        "how the chat template lists tools: 'json' (their schemas, as Qwen does) or "
-        "'signatures' (one 'name(arg, ...): description' line each, a few times fewer tokens; "
-        "tool calls keep the Hermes <tool_call> JSON either way)",
+    tools_format: Literal["json", "signatures", "names"] = _opt(
+        "how the chat template lists tools: 'json' (their schemas, as Qwen does), "
+        "'signatures' (one 'name(arg, ...): description' line each, a few times fewer tokens) "
+        "or 'names' (a bare 'name(arg, ...)' line each under a one-line instruction: the "
+        "shortest prompt); tool calls keep the Hermes <tool_call> JSON either way",
         "json",
     )
     hidden_size: int = attrs.field(default=128, validator=_positive, metadata={"help": "width"})

@@ -5,7 +5,8 @@ any tool (TRL, vLLM) that knows that format read our tiny models' output unchang
 
 * ``tools`` go into the system turn as JSON lines inside ``<tools></tools>`` (or, with
   ``tools_format="signatures"``, one ``name(arg, ...): description`` line each; with
-  ``tools_format="names"``, a bare ``name(arg, ...)`` line each under a two-line preamble);
+  ``tools_format="names"``, a bare ``name(arg, ...)`` line each between a ``Tools:`` line
+  and a one-line call instruction);
 * an assistant's ``tool_calls`` become ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``
   blocks after its text (``arguments`` given as a JSON string are written as they are);
 * consecutive ``tool`` messages share one user turn, each inside ``<tool_response>``.
@@ -57,8 +58,11 @@ _FORMATS = {
         + "{{- ': ' + (f.description if f.description is defined else '') }}{%- endfor %}",
         TOOLS_INSTRUCTIONS,
     ),
-    "names": (SHORT_PREAMBLE, "{%- for tool in tools %}" + _SIGNATURE + "{%- endfor %}",
-              SHORT_INSTRUCTIONS),
+    "names": (
+        SHORT_PREAMBLE,
+        "{%- for tool in tools %}" + _SIGNATURE + "{%- endfor %}",
+        SHORT_INSTRUCTIONS,
+    ),
 }
 TOOLS_FORMATS = tuple(_FORMATS)
 

@@ -23,20 +23,21 @@ TOOLS_PREAMBLE = (
     "# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
     "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>"
 )
+# the shape of one call, which both instructions end with
+_CALL_SHAPE = (
+    "<tool_call>\\n"
+    '{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call>'
+)
 TOOLS_INSTRUCTIONS = (
     "\\n</tools>\\n\\nFor each function call, return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n"
-    '{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call>'
+    "arguments within <tool_call></tool_call> XML tags:\\n" + _CALL_SHAPE
 )
 # "names": the longer the prompt, the later a tiny model learns to copy a name from the
 # question into a call (first-call copies, batch 16: from ~700 steps with a 33-token prompt,
 # ~850 with 180 tokens, none within 400 with 440), so this lists bare signatures under the
 # shortest instruction.
 SHORT_PREAMBLE = "Tools:"
-SHORT_INSTRUCTIONS = (
-    "\\nCall a tool as <tool_call>\\n"
-    '{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call>'
-)
+SHORT_INSTRUCTIONS = "\\nCall a tool as " + _CALL_SHAPE
 
 _SIGNATURE = (
     "{%- set f = tool.function if tool.function is defined else tool %}"

@@ -9,10 +9,12 @@ used, never held-out ones.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from astra_arenas.renaming import fresh_names, renamed_demonstration
 from astra_core.records import Arena, Task, Trajectory
 from astra_core.splits import is_holdout
 
@@ -99,17 +101,24 @@ def arena_demonstrations(
     *,
     holdout_fraction: float,
     system_prompt: str | None = None,
+    renamings: int = 0,
+    seed: int = 0,
     workers: int = 4,
 ) -> Iterator[Trajectory]:
     """Demonstrations for every training arena (held-out arenas are skipped), in input order.
 
-    A replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
+    With ``renamings`` > 0, each demonstration is followed by that many copies over freshly
+    named entities (``renamed_demonstration``; names drawn from ``seed`` and the arena id). A
+    replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
     from astra_arenas.runtime import ArenaRuntime
 
-    def replay(arena: Arena) -> Trajectory:
+    def replay(arena: Arena) -> list[Trajectory]:
         with ArenaRuntime(arena, sandbox) as runtime:
-            return arena_demonstration(arena, runtime, system_prompt)
+            demo = arena_demonstration(arena, runtime, system_prompt)
+        rngs = (random.Random(f"rename:{seed}:{arena.id}:{k}") for k in range(renamings))
+        return [demo] + [renamed_demonstration(demo, fresh_names(arena, r)) for r in rngs]
 
     training = (a for a in arenas if not is_holdout(a.id, holdout_fraction))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arena-demo") as pool:
-        yield from pool.map(replay, training)
+        for demos in pool.map(replay, training):
+            yield from demos

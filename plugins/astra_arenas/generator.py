@@ -236,6 +236,8 @@ class OfflineWorldGenerator:
                 "distractor_bands": bands,
                 "merged": {m.draft.name: list(m.members) for m in merged if len(m.members) > 1},
                 "embedder": o.embedder,
+                "names": dict(forge.issued),  # name -> entity kind, for renamed copies
+                "name_syllables": o.name_syllables,
                 **({"familiar_names": True} if familiar else {}),
             },
             id=arena_id,

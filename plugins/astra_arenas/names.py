@@ -121,6 +121,8 @@ class NameForge:
         self.rng = rng
         self._draw: Any = _CappedRandom(rng, max_syllables) if max_syllables else rng
         self._taken: list[str] = []
+        # every name handed out and its kind, in order: what an arena's renaming replaces
+        self.issued: dict[str, str] = {}
 
     def new(self, kind: str) -> str:
         try:
@@ -130,6 +132,7 @@ class NameForge:
         for _ in range(1000):
             name = make(self._draw)
             if self.reserve(name):
+                self.issued[name] = kind
                 return name
         raise RuntimeError(f"could not find a fresh {kind} name after 1000 tries")
 

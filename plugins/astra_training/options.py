@@ -100,6 +100,15 @@ class SFTOptions:
         validator=_positive,
         metadata={"help": "each demonstration is trained on this many times per epoch"},
     )
+    arena_demo_renamings: int = attrs.field(
+        default=0,
+        validator=attrs.validators.ge(0),
+        metadata={
+            "help": "extra demonstrations per training arena, each over the arena with every "
+            "entity renamed (fresh names, same facts; replayed in the sandbox): names then "
+            "never repeat, so the model learns to copy them instead of recalling them"
+        },
+    )
     sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
     system_prompt: str | None = _opt(
         "system message put first in conversations that have none (use the one RL and eval use)",

@@ -97,7 +97,11 @@ class SFTTrainer:
         sandbox = self.builder.build("sandbox", o.sandbox, key=f"{ctx.stage}.sandbox")
         arenas = (a for a in ctx.read(o.arena_demos, "arena") if isinstance(a, Arena))
         demos = arena_demonstrations(
-            arenas, sandbox, holdout_fraction=o.arena_holdout_fraction
+            arenas,
+            sandbox,
+            holdout_fraction=o.arena_holdout_fraction,
+            renamings=o.arena_demo_renamings,
+            seed=ctx.seed,
         )
         # the system prompt is added like any other conversation's, so all data share it
         convs, _ = from_trajectories(

@@ -1,0 +1,136 @@
+"""Renamed copies of offline-world arenas, and the demonstrations replayed from them."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import attrs
+import pytest
+from astra_arenas.demonstrations import arena_demonstration, arena_demonstrations
+from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstration
+from astra_arenas.runtime import ArenaRuntime
+from astra_arenas.verification import verify_arena
+
+from astra_core.context import StageContext
+from astra_core.options import ComponentSpec
+from astra_core.plugins import load_plugins
+from astra_core.records import Arena
+from astra_core.registry import ComponentBuilder
+from astra_core.splits import is_holdout
+from astra_core.store import RecordStore
+
+
+@pytest.fixture(scope="module")
+def builder() -> ComponentBuilder:
+    return ComponentBuilder(load_plugins().registry, seed=5)
+
+
+@pytest.fixture(scope="module")
+def sandbox(builder: ComponentBuilder):
+    return builder.build("sandbox", "subprocess")
+
+
+@pytest.fixture(scope="module")
+def arenas(builder: ComponentBuilder, tmp_path_factory) -> list[Arena]:
+    path = tmp_path_factory.mktemp("gen")
+    store = RecordStore(path / "synth-arenas", Arena).open()
+    ctx = StageContext("synth-arenas", run_dir=path, builder=builder, store=store, quiet=True)
+    spec = ComponentSpec("offline-world", {"count": 12, "max_hops": 3, "offer": "all"})
+    return list(builder.build("environment_generator", spec).generate(ctx))
+
+
+def _skeleton(text: str, names: dict[str, str]) -> str:
+    """``text`` with every entity name replaced by its kind: what a renaming must keep."""
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", lambda m: f"<{names[m.group()]}>", text)
+
+
+def test_a_renamed_arena_passes_verification_with_no_old_name_left(arenas, sandbox):
+    for arena in arenas:
+        copy = renamed_arena(arena, fresh_names(arena, random.Random(arena.id)), "~r1")
+        assert copy.id == arena.id + "~r1" and copy.metadata["renamed_from"] == arena.id
+        results = verify_arena(copy, sandbox, timeout_s=30)
+        assert results and all(r.passed for r in results), [r.reason for r in results]
+
+        text = json.dumps(copy.to_dict())
+        old, new = set(arena.metadata["names"]), set(copy.metadata["names"])
+        assert len(new) == len(old)
+        for name in old - new:
+            assert not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), (arena.id, name)
+        # the same facts and structure: only the names differ
+        for before, after in [(arena.question, copy.question), (arena.answer, copy.answer)]:
+            assert _skeleton(after, copy.metadata["names"]) == _skeleton(
+                before, arena.metadata["names"]
+            )
+        assert copy.topology == arena.topology and copy.tools == arena.tools
+        assert [s.depends_on for s in copy.subquestions] == [
+            s.depends_on for s in arena.subquestions
+        ]
+        assert copy.question != arena.question
+
+
+def test_renamings_differ_by_draw_and_repeat_for_the_same_one(arenas):
+    arena = arenas[0]
+    a = renamed_arena(arena, fresh_names(arena, random.Random(1)), "~a")
+    b = renamed_arena(arena, fresh_names(arena, random.Random(2)), "~b")
+    again = renamed_arena(arena, fresh_names(arena, random.Random(1)), "~a")
+    assert a.question != b.question
+    assert a == again
+
+
+def test_an_arena_without_recorded_names_is_refused_by_id(arenas):
+    bare = attrs.evolve(arenas[0], metadata={}, id="arena-without-names")
+    with pytest.raises(ValueError, match="arena-without-names: no entity names"):
+        fresh_names(bare, random.Random(0))
+
+
+def _replay(arena: Arena, sandbox) -> list[dict]:
+    with ArenaRuntime(arena, sandbox) as runtime:
+        return list(arena_demonstration(arena, runtime, "Answer.").messages)
+
+
+def test_a_renamed_demonstration_is_the_sandbox_replay_of_the_renamed_arena(arenas, sandbox):
+    for arena in arenas:
+        mapping = fresh_names(arena, random.Random(arena.id))
+        with ArenaRuntime(arena, sandbox) as runtime:
+            demo = arena_demonstration(arena, runtime, "Answer.")
+        copy = renamed_demonstration(demo, mapping)
+        assert list(copy.messages) == _replay(renamed_arena(arena, mapping, "~r1"), sandbox)
+        assert copy.messages != demo.messages and copy.id != demo.id
+        assert copy.metadata["renamed_from"] == arena.id
+
+
+def test_a_name_the_renaming_cannot_see_is_an_error_naming_the_arena(arenas, sandbox):
+    arena = arenas[0]
+    with ArenaRuntime(arena, sandbox) as runtime:
+        demo = arena_demonstration(arena, runtime, "Answer.")
+    old = next(iter(arena.metadata["names"]))
+    # a tool table's key (the name casefolded, quoted) is renamed in tool code, not in text
+    key = {"role": "user", "content": repr(old.casefold())}
+    leaky = attrs.evolve(demo, messages=(*demo.messages, key))
+    with pytest.raises(ValueError, match=f"arena {arena.id}: name .* is left after renaming"):
+        renamed_demonstration(leaky, fresh_names(arena, random.Random(0)))
+
+
+def test_demonstrations_add_renamed_replays_of_training_arenas_only(arenas, sandbox):
+    demos = list(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2))
+    training = [a for a in arenas if not is_holdout(a.id, 0.25)]
+    assert 0 < len(training) < len(arenas)
+    assert len(demos) == 3 * len(training)
+    for i, arena in enumerate(training):
+        original, *copies = demos[3 * i : 3 * i + 3]
+        assert original.metadata["arena_id"] == arena.id
+        assert "renamed_from" not in original.metadata
+        questions = {original.messages[0]["content"]}
+        for copy in copies:
+            assert copy.metadata["renamed_from"] == arena.id
+            questions.add(copy.messages[0]["content"])
+            # the tool outputs are the sandbox's, and carry the copy's names, not the original's
+            outputs = " ".join(m["content"] for m in copy.messages if m["role"] == "tool")
+            assert "error" not in outputs
+            assert copy.messages[-1]["content"].startswith("The answer is ")
+            final = copy.messages[-1]["content"].removeprefix("The answer is ").rstrip(".")
+            assert all(part in outputs for part in final.split("; "))
+        assert len(questions) == 3

@@ -39,6 +39,8 @@ def fresh_names(arena: Arena, rng: random.Random) -> dict[str, str]:
             "arenas built by this version record them; rebuild the arenas)"
         )
     forge = NameForge(rng, int(arena.metadata.get("name_syllables", 0)))
+    for old in names:  # new names neither contain nor hide in old ones: none is left by chance
+        forge.reserve(old)
     return {old: forge.new(kind) for old, kind in names.items()}
 
 
@@ -120,12 +122,8 @@ def _renamed_value(value: Any, text: Callable[[str], str]) -> Any:
 
 
 def _check_no_old_names(source: str, texts: list[str], mapping: dict[str, str]) -> None:
-    # a name drawn again as someone else's new name is present by design
-    gone = [old for old in mapping if old not in set(mapping.values())]
-    if not gone:
-        return
-    words = "|".join(re.escape(n) for n in sorted(gone, key=len, reverse=True))
-    keys = "|".join(re.escape(repr(n.casefold())) for n in gone)
+    words = "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True))
+    keys = "|".join(re.escape(repr(n.casefold())) for n in mapping)
     pattern = re.compile(rf"(?<!\w)(?:{words})(?!\w)|{keys}")
     for t in texts:
         if found := pattern.search(t):

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
 from astra_core.options import options_to_dict
-from astra_core.records import Arena
+from astra_core.records import Arena, Trajectory
 from astra_core.registry import ComponentBuilder
 from astra_training.accelerate_setup import make_accelerator, seed_everything
 from astra_training.assistant_mask import (
@@ -69,9 +70,11 @@ class SFTTrainer:
             found += convs
             counts.update(trajectories=len(convs), trajectories_skipped=skipped)
         if o.arena_demos:
-            convs = self.arena_demonstrations(ctx)
+            convs, renamed = self.arena_demonstrations(ctx)
             found += convs * o.arena_demo_copies
-            counts.update(arena_demonstrations=len(convs))
+            counts.update(arena_demonstrations=len(convs) - renamed)
+            if renamed:
+                counts.update(arena_demonstrations_renamed=renamed)
         base = Path(self.builder.file).resolve().parent if self.builder.file else Path.cwd()
         for name in o.data_files:
             path = Path(name) if Path(name).is_absolute() else base / name
@@ -90,7 +93,8 @@ class SFTTrainer:
             )
         return found, counts
 
-    def arena_demonstrations(self, ctx: StageContext) -> list[Conversation]:
+    def arena_demonstrations(self, ctx: StageContext) -> tuple[list[Conversation], int]:
+        """The training arenas' demonstrations and their renamed copies; how many are copies."""
         from astra_arenas.demonstrations import arena_demonstrations
 
         o = self.options
@@ -103,12 +107,20 @@ class SFTTrainer:
             renamings=o.arena_demo_renamings,
             seed=ctx.seed,
         )
+        renamed = 0
+
+        def counted(demos: Iterator[Trajectory]) -> Iterator[Trajectory]:
+            nonlocal renamed
+            for demo in demos:
+                renamed += "renamed_from" in demo.metadata
+                yield demo
+
         # the system prompt is added like any other conversation's, so all data share it
         convs, _ = from_trajectories(
-            ctx.progress(demos, desc="arena demonstrations", unit="arena"),
+            ctx.progress(counted(demos), desc="arena demonstrations", unit="demo"),
             system_prompt=o.system_prompt,
         )
-        return convs
+        return convs, renamed
 
     def tokenize(
         self, tokenizer: Any, conversations: list[Conversation]

@@ -74,6 +74,8 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
     arenas = list(RecordStore(tmp_path / "synth-arenas", Arena).iter_records())
     training = [a for a in arenas if not is_holdout(a.id, 0.2)]
     assert sft["data_arena_demonstrations"] == len(training) > 0
+    renamings = shrunk()["train-sft"]["trainer"].get("arena_demo_renamings", 0)
+    assert sft.get("data_arena_demonstrations_renamed", 0) == renamings * len(training)
     by_question = {a.question: a for a in arenas}
     episodes = (tmp_path / "eval" / "episodes-train-sft.jsonl").read_text().splitlines()
     for line in episodes:

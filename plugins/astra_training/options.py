@@ -104,9 +104,9 @@ class SFTOptions:
         default=0,
         validator=attrs.validators.ge(0),
         metadata={
-            "help": "extra demonstrations per training arena, each over the arena with every "
-            "entity renamed (fresh names, same facts; replayed in the sandbox): names then "
-            "never repeat, so the model learns to copy them instead of recalling them"
+            "help": "extra demonstrations per training arena, each with every entity renamed "
+            "(fresh names, same facts; what a sandbox replay of the renamed arena prints): "
+            "names seldom repeat, so the model learns to copy them instead of recalling them"
         },
     )
     sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")

@@ -154,7 +154,9 @@ class SFTOptions:
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     max_grad_norm: float = _opt("gradient clipping (0: off)", 1.0)
-    seed: int | None = _opt("data order and model init (None: the run seed)", None)
+    seed: int | None = _opt(
+        "data order, renamed demonstrations and model init (None: the run seed)", None
+    )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = _opt(
         "dtype the weights are loaded in (keep float32 and use mixed_precision on GPUs)", "float32"
     )

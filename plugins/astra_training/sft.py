@@ -105,7 +105,7 @@ class SFTTrainer:
             sandbox,
             holdout_fraction=o.arena_holdout_fraction,
             renamings=o.arena_demo_renamings,
-            seed=ctx.seed,
+            seed=self.builder.seed if o.seed is None else o.seed,  # as data order
         )
         renamed = 0
 

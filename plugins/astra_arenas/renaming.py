@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -87,13 +87,14 @@ def renamed_demonstration(demo: Trajectory, mapping: dict[str, str]) -> Trajecto
     )
 
 
+def _whole_names(names: Iterable[str]) -> str:
+    # longest names first, whole words only: "Vel Tora" is never matched as "Vel"
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return rf"(?<!\w)(?:{alternatives})(?!\w)"
+
+
 def _text_renamer(mapping: dict[str, str]) -> Callable[[str], str]:
-    # one pass, longest names first, whole words only: "Vel Tora" never becomes half-renamed
-    pattern = re.compile(
-        r"(?<!\w)(?:"
-        + "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True))
-        + r")(?!\w)"
-    )
+    pattern = re.compile(_whole_names(mapping))  # one pass: a new name is never renamed again
     return lambda s: pattern.sub(lambda m: mapping[m.group()], s)
 
 
@@ -122,9 +123,8 @@ def _renamed_value(value: Any, text: Callable[[str], str]) -> Any:
 
 
 def _check_no_old_names(source: str, texts: list[str], mapping: dict[str, str]) -> None:
-    words = "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True))
     keys = "|".join(re.escape(repr(n.casefold())) for n in mapping)
-    pattern = re.compile(rf"(?<!\w)(?:{words})(?!\w)|{keys}")
+    pattern = re.compile(rf"{_whole_names(mapping)}|{keys}")
     for t in texts:
         if found := pattern.search(t):
             raise ValueError(

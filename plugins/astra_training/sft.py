@@ -17,7 +17,6 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import torch
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
 from astra_core.options import options_to_dict
-from astra_core.records import Arena, Trajectory
+from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
 from astra_training.accelerate_setup import make_accelerator, seed_everything
 from astra_training.assistant_mask import (
@@ -57,6 +56,11 @@ class SFTTrainer:
         self.model: Any = None
         self.tokenizer: Any = None
 
+    @property
+    def seed(self) -> int:
+        """Data order, renamed demonstrations and model init: the option, else the run seed."""
+        return self.builder.seed if self.options.seed is None else self.options.seed
+
     # -- data ----------------------------------------------------------------------------------
 
     def conversations(self, ctx: StageContext) -> tuple[list[Conversation], dict[str, int]]:
@@ -70,11 +74,13 @@ class SFTTrainer:
             found += convs
             counts.update(trajectories=len(convs), trajectories_skipped=skipped)
         if o.arena_demos:
-            convs, renamed = self.arena_demonstrations(ctx)
+            convs = self.arena_demonstrations(ctx)
             found += convs * o.arena_demo_copies
-            counts.update(arena_demonstrations=len(convs) - renamed)
-            if renamed:
-                counts.update(arena_demonstrations_renamed=renamed)
+            # every replayed demonstration comes with exactly arena_demo_renamings copies
+            originals = len(convs) // (1 + o.arena_demo_renamings)
+            counts.update(arena_demonstrations=originals)
+            if o.arena_demo_renamings:
+                counts.update(arena_demonstrations_renamed=len(convs) - originals)
         base = Path(self.builder.file).resolve().parent if self.builder.file else Path.cwd()
         for name in o.data_files:
             path = Path(name) if Path(name).is_absolute() else base / name
@@ -93,8 +99,8 @@ class SFTTrainer:
             )
         return found, counts
 
-    def arena_demonstrations(self, ctx: StageContext) -> tuple[list[Conversation], int]:
-        """The training arenas' demonstrations and their renamed copies; how many are copies."""
+    def arena_demonstrations(self, ctx: StageContext) -> list[Conversation]:
+        """The training arenas' demonstrations, each followed by its renamed copies."""
         from astra_arenas.demonstrations import arena_demonstrations
 
         o = self.options
@@ -105,22 +111,14 @@ class SFTTrainer:
             sandbox,
             holdout_fraction=o.arena_holdout_fraction,
             renamings=o.arena_demo_renamings,
-            seed=self.builder.seed if o.seed is None else o.seed,  # as data order
+            seed=self.seed,
         )
-        renamed = 0
-
-        def counted(demos: Iterator[Trajectory]) -> Iterator[Trajectory]:
-            nonlocal renamed
-            for demo in demos:
-                renamed += "renamed_from" in demo.metadata
-                yield demo
-
         # the system prompt is added like any other conversation's, so all data share it
         convs, _ = from_trajectories(
-            ctx.progress(counted(demos), desc="arena demonstrations", unit="demo"),
+            ctx.progress(demos, desc="arena demonstrations", unit="demo"),
             system_prompt=o.system_prompt,
         )
-        return convs, renamed
+        return convs
 
     def tokenize(
         self, tokenizer: Any, conversations: list[Conversation]
@@ -172,7 +170,7 @@ class SFTTrainer:
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
-        seed = self.builder.seed if o.seed is None else o.seed
+        seed = self.seed
         done_path = ctx.out_dir / DONE
         if done_path.exists() and (ctx.out_dir / "model" / "config.json").exists():
             done = json.loads(done_path.read_text(encoding="utf-8"))

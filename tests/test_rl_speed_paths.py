@@ -211,6 +211,8 @@ def test_update_equals_the_update_with_full_log_softmax(
 
     (want, want_w), (got, got_w) = update(False), update(True)
     assert want.keys() == got.keys()
+    # a mean over both updates: 1 exactly on the first, near 1 on the second
+    assert got["ratio_mean"] != 1.0 and abs(got["ratio_mean"] - 1.0) < 0.5, got["ratio_mean"]
     for key in want:
         assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
     assert max(float((want_w[k] - got_w[k]).abs().max()) for k in want_w) < 1e-5

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import torch
 from astra_training.assistant_mask import has_generation_markers, tokenize_conversation
@@ -294,3 +295,28 @@ def test_isolated_spaces_make_a_copied_name_the_same_tokens() -> None:
         assert contains(isolated, f"What is the employer of {other}?", other)
         assert contains(isolated, json.dumps({"person_name": other}), other)
     assert isolated.decode(isolated(in_call)["input_ids"]) == in_call
+
+
+def test_the_tokenizer_learns_from_an_evenly_spread_sample(tmp_path: Path) -> None:
+    from astra_training.tiny_model import evenly_spread
+
+    assert evenly_spread(list(range(10)), 4) == [0, 2, 5, 7]
+    assert evenly_spread(list(range(3)), 4) == [0, 1, 2] == evenly_spread(list(range(3)), 0)
+    # a word that only the conversations left out of the sample hold never becomes a token
+    convs = conversations(8)
+    word = "Zyxquorvantel"
+    marked = [
+        Conversation(c.messages[:-1] + ({"role": "assistant", "content": word * 30},), c.tools)
+        if i % 2
+        else c
+        for i, c in enumerate(convs)
+    ]
+    texts = list(render_conversations(marked))
+    assert word in texts[1] and word not in texts[0]
+    sampled = TinyModelOptions(**{**attrs.asdict(SMALL), "tokenizer_conversations": 4})
+    whole = TinyModelOptions(**{**attrs.asdict(SMALL), "tokenizer_conversations": 0})
+    lengths = {}
+    for name, options in (("sampled", sampled), ("whole", whole)):
+        tok = AutoTokenizer.from_pretrained(build_tiny_model_for(marked, tmp_path / name, options))
+        lengths[name] = len(tok(word, add_special_tokens=False)["input_ids"])
+    assert lengths["whole"] < lengths["sampled"]

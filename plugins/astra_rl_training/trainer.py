@@ -332,7 +332,8 @@ class RLTrainer:
                 )
                 accelerator.backward(loss)
                 loss_sum += float(loss.item())
-                share = len(chunk) / len(rollouts)
+                # metrics are the mean over the batch and over its ppo_epochs updates
+                share = len(chunk) / len(rollouts) / o.ppo_epochs
                 for key, value in parts.items():
                     out[key] = out.get(key, 0.0) + float(value) * share
             grad_norm = (
@@ -341,9 +342,9 @@ class RLTrainer:
                 else _grad_norm(model)
             )
             optimizer.step()
-            scheduler.step()
-            out["loss"] = loss_sum
-            out["grad_norm"] = float(grad_norm)
+            out["loss"] = out.get("loss", 0.0) + loss_sum / o.ppo_epochs
+            out["grad_norm"] = out.get("grad_norm", 0.0) + float(grad_norm) / o.ppo_epochs
+        scheduler.step()  # once per RL step, so warmup_steps counts steps at any ppo_epochs
         out["advantage_abs_mean"] = float(advantages.abs().mean())
         return out
 

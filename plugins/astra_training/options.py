@@ -36,6 +36,14 @@ class TinyModelOptions:
         metadata={"help": "BPE vocabulary size, special tokens and the 256 bytes included"},
     )
     min_frequency: int = _opt("a pair is merged only when it occurs this often", 2)
+    tokenizer_conversations: int = attrs.field(
+        default=2000,
+        validator=attrs.validators.ge(0),
+        metadata={
+            "help": "train the tokenizer on at most this many conversations, spread evenly "
+            "over the data (0: all of them); a sample finds the same frequent pieces sooner"
+        },
+    )
     isolate_spaces: bool = _opt(
         "make each space its own token, so a word is the same tokens after a space as after a "
         "quote: copying a name from the question into a call's JSON arguments is then a "

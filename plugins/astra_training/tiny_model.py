@@ -12,11 +12,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from astra_training.chat_template import chat_template
 from astra_training.conversations import Conversation
 from astra_training.options import TinyModelOptions
+
+T = TypeVar("T")
 
 PAD = "<|endoftext|>"
 END_OF_TURN = "<|im_end|>"
@@ -188,10 +190,21 @@ def build_tiny_model_for(
     *,
     seed: int = 0,
 ) -> Path:
-    """``build_tiny_model`` with the tokenizer trained on these conversations."""
+    """``build_tiny_model`` with the tokenizer trained on these conversations (on an evenly
+    spread sample of ``options.tokenizer_conversations`` of them when there are more)."""
     options = options or TinyModelOptions()
-    texts = render_conversations(conversations, options.tools_format)
+    texts = render_conversations(
+        evenly_spread(conversations, options.tokenizer_conversations), options.tools_format
+    )
     return build_tiny_model(texts, directory, options, seed=seed)
+
+
+def evenly_spread(items: Sequence[T], limit: int) -> Sequence[T]:
+    """At most ``limit`` of ``items`` (all of them for 0), taken at even strides, so a sample
+    of interleaved data (a demonstration and its renamed copies) keeps its mix."""
+    if not limit or len(items) <= limit:
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
 
 
 def count_parameters(model: Any) -> int:

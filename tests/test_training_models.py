@@ -306,7 +306,7 @@ def test_the_tokenizer_learns_from_an_evenly_spread_sample(tmp_path: Path) -> No
     convs = conversations(8)
     word = "Zyxquorvantel"
     marked = [
-        Conversation(c.messages[:-1] + ({"role": "assistant", "content": word * 30},), c.tools)
+        Conversation((*c.messages[:-1], {"role": "assistant", "content": word * 30}), c.tools)
         if i % 2
         else c
         for i, c in enumerate(convs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -16,8 +17,8 @@ import torch
 from astra_arenas.demonstrations import dependency_levels
 from astra_rl_training.generation import Sampling
 from astra_rl_training.models import load_policy
-from astra_rl_training.options import RolloutOptions
-from astra_rl_training.trainer import make_engine
+from astra_rl_training.options import RLOptions, RolloutOptions
+from astra_rl_training.trainer import RLTrainer, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
@@ -240,8 +241,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir):
     engine.generator = GoldPolicy(arenas, engine.chat, parser)
     gold, _ = engine.run([a for a in arenas for _ in range(2)], Sampling(do_sample=False))
 
-    from astra_rl_training.options import RLOptions
-    from astra_rl_training.trainer import RLTrainer, pad_batch, token_logprobs
+    from astra_rl_training.trainer import pad_batch, token_logprobs
 
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
     trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0), builder)
@@ -269,3 +269,37 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir):
     metrics = trainer._update(model, optimizer, scheduler, acc, batch, tokenizer)
     after = (token_logprobs(model, ids, att, 1.0) * mask).sum().item()
     assert metrics["grad_norm"] > 0 and after > before
+
+
+def test_renamed_arenas_are_rolled_out_over_fresh_names_and_still_verify(run_dir):
+    """rename_arenas: the picked arenas reach the engine renamed (new question, new id), and
+    their renamed verified calls, run against the renamed tool code, still score 1."""
+    from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
+
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:4]
+    engine, parser = engine_for(run_dir)
+    gold = GoldPolicy([], engine.chat, parser)
+    engine.generator = gold
+    seen: list[Arena] = []
+    real_run = engine.run
+
+    def run_renamed(picked, sampling):
+        seen.extend(picked)
+        gold.by_question.update({a.question: a for a in picked})  # the gold policy's answers
+        return real_run(picked, sampling)
+
+    engine.run = run_renamed
+    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    options = RLOptions(rename_arenas=True, groups_per_step=2, group_size=2, max_fill_rounds=1)
+    trainer = RLTrainer(options, builder)
+    _, fill = trainer._fill(
+        engine, arenas, AdaptiveBatchFiller(), random.Random(0), Sampling(do_sample=False)
+    )
+    originals = {a.id: a for a in arenas}
+    assert seen and all(a.metadata["renamed_from"] in originals for a in seen)
+    for a in seen:
+        before = originals[a.metadata["renamed_from"]]
+        assert a.id != before.id and a.question != before.question
+        assert not set(before.metadata["names"]) & set(a.metadata["names"])
+    rewards = [r.episode.reward.value for g in fill["all_groups"] for r in g]
+    assert rewards and all(x == pytest.approx(1.0) for x in rewards)

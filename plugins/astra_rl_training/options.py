@@ -71,6 +71,12 @@ class RLOptions:
     temperature: float = _help("sampling temperature of rollouts", 1.0)
     top_p: float = 1.0
     holdout_fraction: float = _help("arenas kept out of training for eval", 0.2)
+    rename_arenas: bool = _help(
+        "roll out each picked training arena over freshly named entities (offline-world "
+        "arenas record their names): held-out arenas hold names the policy never saw, so the "
+        "reward is for copying names, not for recalling them",
+        False,
+    )
     checkpoint_every: int = _help("save a full checkpoint every N steps (0: only at the end)", 10)
     keep_checkpoints: int = _help("full checkpoints kept (the latest ones)", 2)
     rollout: RolloutOptions = attrs.field(factory=RolloutOptions)

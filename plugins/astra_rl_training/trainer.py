@@ -132,6 +132,13 @@ class RLTrainer:
         o = self.options
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
+        unnamed = [a.id for a in arenas if not a.metadata.get("names")]
+        if o.rename_arenas and unnamed:
+            raise AstraError(
+                f"{ctx.stage}: rename_arenas = true, but {len(unnamed)} arenas of {o.arenas} "
+                f"record no entity names to rename (e.g. {unnamed[0]}); only offline-world "
+                "arenas do"
+            )
         self._model_path = resolve_model(ctx, o.model)
         model, tokenizer = load_policy(self._model_path, dtype=o.rollout.dtype)
         optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
@@ -249,6 +256,13 @@ class RLTrainer:
         while batch is None and rounds < o.max_fill_rounds:
             rounds += 1
             picked = [arenas[rng.randrange(len(arenas))] for _ in range(o.groups_per_step)]
+            if o.rename_arenas:
+                from astra_arenas.renaming import fresh_names, renamed_arena
+
+                picked = [
+                    renamed_arena(a, fresh_names(a, rng), f"~{rng.getrandbits(32):08x}")
+                    for a in picked
+                ]
             rollouts, stats = engine.run([a for a in picked for _ in range(o.group_size)], sampling)
             generated += stats.generated_tokens
             groups = [

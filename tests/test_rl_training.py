@@ -303,3 +303,24 @@ def test_renamed_arenas_are_rolled_out_over_fresh_names_and_still_verify(run_dir
         assert not set(before.metadata["names"]) & set(a.metadata["names"])
     rewards = [r.episode.reward.value for g in fill["all_groups"] for r in g]
     assert rewards and all(x == pytest.approx(1.0) for x in rewards)
+
+
+def test_rename_arenas_refuses_arenas_without_names_before_any_rollout(run_dir, tmp_path):
+    import attrs
+    import tomllib
+
+    from astra_core.errors import AstraError
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "train-sft", out / "train-sft")
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())
+    store = RecordStore(out / "synth-arenas", Arena).open()
+    for arena in arenas:  # as another generator's arenas: no names recorded
+        store.write(attrs.evolve(arena, metadata={}))
+    store.close()
+    data = tomllib.loads(RL_CONFIG.format(sandbox=SANDBOX, steps=1))
+    data["train-rl"]["trainer"]["rename_arenas"] = True
+    config, plugins = prepare(parse_config(data))
+    with pytest.raises(AstraError, match=r"record no entity names to rename \(e\.g\. \w+"):
+        run_stage("train-rl", config, plugins, out, quiet=True)
+    assert not (out / "train-rl" / "metrics.jsonl").exists()

@@ -132,8 +132,8 @@ class RLTrainer:
         o = self.options
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
-        unnamed = [a.id for a in arenas if not a.metadata.get("names")]
-        if o.rename_arenas and unnamed:
+        unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []
+        if unnamed:  # refused before any rollout, not at the step that first picks one
             raise AstraError(
                 f"{ctx.stage}: rename_arenas = true, but {len(unnamed)} arenas of {o.arenas} "
                 f"record no entity names to rename (e.g. {unnamed[0]}); only offline-world "

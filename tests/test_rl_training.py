@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
+import tomllib
 import torch
 from astra_arenas.demonstrations import dependency_levels
 from astra_rl_training.generation import Sampling
@@ -22,6 +24,7 @@ from astra_rl_training.trainer import RLTrainer, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
+from astra_core.errors import AstraError
 from astra_core.pipeline import prepare, run_stage
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
@@ -306,11 +309,6 @@ def test_renamed_arenas_are_rolled_out_over_fresh_names_and_still_verify(run_dir
 
 
 def test_rename_arenas_refuses_arenas_without_names_before_any_rollout(run_dir, tmp_path):
-    import attrs
-    import tomllib
-
-    from astra_core.errors import AstraError
-
     out = tmp_path / "run"
     shutil.copytree(run_dir / "train-sft", out / "train-sft")
     arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())

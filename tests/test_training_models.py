@@ -18,6 +18,7 @@ from astra_training.options import TinyModelOptions
 from astra_training.tiny_model import (
     SPECIAL_TOKENS,
     build_tiny_model_for,
+    evenly_spread,
     render_conversations,
     tiny_config,
     train_tokenizer,
@@ -298,8 +299,6 @@ def test_isolated_spaces_make_a_copied_name_the_same_tokens() -> None:
 
 
 def test_the_tokenizer_learns_from_an_evenly_spread_sample(tmp_path: Path) -> None:
-    from astra_training.tiny_model import evenly_spread
-
     assert evenly_spread(list(range(10)), 4) == [0, 2, 5, 7]
     assert evenly_spread(list(range(3)), 4) == [0, 1, 2] == evenly_spread(list(range(3)), 0)
     # a word that only the conversations left out of the sample hold never becomes a token
@@ -313,8 +312,8 @@ def test_the_tokenizer_learns_from_an_evenly_spread_sample(tmp_path: Path) -> No
     ]
     texts = list(render_conversations(marked))
     assert word in texts[1] and word not in texts[0]
-    sampled = TinyModelOptions(**{**attrs.asdict(SMALL), "tokenizer_conversations": 4})
-    whole = TinyModelOptions(**{**attrs.asdict(SMALL), "tokenizer_conversations": 0})
+    sampled = attrs.evolve(SMALL, tokenizer_conversations=4)
+    whole = attrs.evolve(SMALL, tokenizer_conversations=0)
     lengths = {}
     for name, options in (("sampled", sampled), ("whole", whole)):
         tok = AutoTokenizer.from_pretrained(build_tiny_model_for(marked, tmp_path / name, options))

@@ -9,8 +9,8 @@ import attrs
 from astra_core.options import component
 
 
-def _opt(text: str, default: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text})
+def _opt(text: str, default: Any, validator: Any = None) -> Any:
+    return attrs.field(default=default, validator=validator, metadata={"help": text})
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -36,13 +36,11 @@ class TinyModelOptions:
         metadata={"help": "BPE vocabulary size, special tokens and the 256 bytes included"},
     )
     min_frequency: int = _opt("a pair is merged only when it occurs this often", 2)
-    tokenizer_conversations: int = attrs.field(
-        default=2000,
-        validator=attrs.validators.ge(0),
-        metadata={
-            "help": "train the tokenizer on at most this many conversations, spread evenly "
-            "over the data (0: all of them); a sample finds the same frequent pieces sooner"
-        },
+    tokenizer_conversations: int = _opt(
+        "train the tokenizer on at most this many conversations, spread evenly over the data "
+        "(0: all of them); a sample finds the same frequent pieces sooner",
+        2000,
+        _non_negative,
     )
     isolate_spaces: bool = _opt(
         "make each space its own token, so a word is the same tokens after a space as after a "
@@ -108,14 +106,12 @@ class SFTOptions:
         validator=_positive,
         metadata={"help": "each demonstration is trained on this many times per epoch"},
     )
-    arena_demo_renamings: int = attrs.field(
-        default=0,
-        validator=attrs.validators.ge(0),
-        metadata={
-            "help": "extra demonstrations per training arena, each with every entity renamed "
-            "(fresh names, same facts; what a sandbox replay of the renamed arena prints): "
-            "names seldom repeat, so the model learns to copy them instead of recalling them"
-        },
+    arena_demo_renamings: int = _opt(
+        "extra demonstrations per training arena, each with every entity renamed (fresh names, "
+        "same facts; what a sandbox replay of the renamed arena prints): names seldom repeat, "
+        "so the model learns to copy them instead of recalling them",
+        0,
+        _non_negative,
     )
     sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
     system_prompt: str | None = _opt(

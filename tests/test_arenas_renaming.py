@@ -10,13 +10,14 @@ import attrs
 import pytest
 from astra_arenas.demonstrations import arena_demonstration, arena_demonstrations
 from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstration
+from astra_arenas.retries import misspelt, with_retry
 from astra_arenas.runtime import ArenaRuntime
 from astra_arenas.verification import verify_arena
 
 from astra_core.context import StageContext
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena
+from astra_core.records import Arena, ToolCall
 from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
 from astra_core.store import RecordStore
@@ -134,3 +135,73 @@ def test_demonstrations_add_renamed_replays_of_training_arenas_only(arenas, sand
             final = copy.messages[-1]["content"].removeprefix("The answer is ").rstrip(".")
             assert all(part in outputs for part in final.split("; "))
         assert len(questions) == 3
+
+
+def _calls_and_outputs(messages) -> list[tuple[dict, str]]:
+    """Each call of the conversation with the output that answers it, in order."""
+    outputs = {m["tool_call_id"]: m["content"] for m in messages if m["role"] == "tool"}
+    return [
+        (c["function"], outputs[c["id"]])
+        for m in messages
+        if m["role"] == "assistant"
+        for c in m.get("tool_calls") or []
+    ]
+
+
+def test_a_retried_copy_is_what_the_renamed_arena_prints_for_the_slip_and_the_repair(
+    arenas, sandbox
+):
+    for arena in arenas:
+        rng = random.Random(arena.id)
+        mapping = fresh_names(arena, rng)
+        with ArenaRuntime(arena, sandbox) as runtime:
+            copy = renamed_demonstration(arena_demonstration(arena, runtime, "Answer."), mapping)
+            retried = with_retry(copy, rng, runtime.step, taken=[*mapping, *mapping.values()])
+        pairs = _calls_and_outputs(retried.messages)
+        assert len(pairs) == len(_calls_and_outputs(copy.messages)) + 1
+        # every call, the misspelt one included, prints in the renamed arena what the copy shows
+        with ArenaRuntime(renamed_arena(arena, mapping, "~r1"), sandbox) as renamed:
+            renamed.reset()
+            printed = [
+                renamed.step(ToolCall(f["name"], json.loads(f["arguments"]))) for f, _ in pairs
+            ]
+        assert [p.output for p in printed] == [out for _, out in pairs]
+        failed = ['"error"' in p.output for p in printed]
+        assert failed.count(True) == 1
+        # the successful calls are the copy's (the retry comes after its turn's other calls)
+        ok = [pair for pair, f in zip(pairs, failed, strict=True) if not f]
+        assert sorted(map(repr, ok)) == sorted(map(repr, _calls_and_outputs(copy.messages)))
+        # the slip: one first letter changed, in a turn kept out of the loss, then repeated right
+        wrong = json.loads(pairs[failed.index(True)][0]["arguments"])
+        turns = [m for m in retried.messages if m["role"] == "assistant"]
+        assert [m.get("weight", 1) for m in turns].count(0) == 1
+        k = next(n for n, m in enumerate(turns) if m.get("weight") == 0)
+        assert wrong in [json.loads(c["function"]["arguments"]) for c in turns[k]["tool_calls"]]
+        (retry,) = turns[k + 1]["tool_calls"]
+        right = json.loads(retry["function"]["arguments"])
+        (key,) = [key for key in wrong if wrong[key] != right[key]]
+        diffs = [(a, b) for a, b in zip(wrong[key], right[key], strict=True) if a != b]
+        assert len(diffs) == 1 and retried.metadata["retried"]["misspelt"] == wrong[key]
+
+
+def test_a_misspelling_is_none_of_the_names_taken():
+    taken = [f"{c}ora" for c in "ABCDEFGHIJKLMNOPQRSTUVWXY"]  # all but "Zora"
+    assert misspelt("Vora", random.Random(0), taken) == "Zora"
+    with pytest.raises(ValueError, match="no misspelling of 'Vora'"):
+        misspelt("Vora", random.Random(0), [*taken, "zora"])
+
+
+def test_demonstrations_retry_in_the_first_copies_only(arenas, sandbox):
+    demos = list(
+        arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2, retries=1)
+    )
+    plain = list(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2))
+    assert len(demos) == len(plain)
+    for i in range(0, len(demos), 3):
+        original, first, second = demos[i : i + 3]
+        assert "retried" not in original.metadata and "retried" not in second.metadata
+        assert first.metadata["retried"]["misspelt"]
+        # the renamings are the same with or without the retry
+        assert second == plain[i + 2] and first.messages[0] == plain[i + 1].messages[0]
+    with pytest.raises(ValueError, match=r"retries \(3\) must be between 0 and renamings \(2\)"):
+        next(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2, retries=3))

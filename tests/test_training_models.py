@@ -26,7 +26,7 @@ from astra_training.tiny_model import (
 from test_training_conversations import make_conversations
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from astra_core.errors import ConfigError
+from astra_core.errors import ConfigError, RecordError
 
 SMALL = TinyModelOptions(vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128)
 
@@ -149,6 +149,40 @@ def test_mask_from_prefix_renders_matches_generation_markers(tokenizer: Any) -> 
         marked = tokenize_conversation(tokenizer, conv.messages, conv.tools)
         derived = tokenize_conversation(plain, conv.messages, conv.tools)
         assert derived == marked
+
+
+def test_weight_zero_turns_stay_in_context_but_out_of_the_mask(tokenizer: Any) -> None:
+    plain = train_tokenizer(render_conversations(conversations()), vocab_size=512)
+    plain.chat_template = re.sub(r"\{%-? ?(end)?generation ?-?%\}", "", CHAT_TEMPLATE)
+    checked = 0
+    for conv in conversations(12, seed=4):
+        turns = [i for i, m in enumerate(conv.messages) if m["role"] == "assistant"]
+        if len(turns) < 2:
+            continue
+        first = turns[0]
+        raw = [dict(m) for m in conv.messages]
+        raw[first]["weight"] = 0
+        messages = normalize_messages(raw, conv.source)
+        full = tokenize_conversation(tokenizer, conv.messages, conv.tools)
+        for tok in (tokenizer, plain):  # generation markers, and spans from prefix renders
+            tc = tokenize_conversation(tok, messages, conv.tools)
+            assert tc.input_ids == full.input_ids  # the turn is still in the context
+            runs = masked_runs(tc.input_ids, tc.assistant_mask)
+            kept = [m for i, m in enumerate(conv.messages) if i in turns[1:]]
+            assert [tok.decode(r) for r in runs] == [expected_assistant_text(m) for m in kept]
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("weight", [2, 0.5, True, "0"])
+def test_assistant_weight_must_be_zero_or_one(weight: Any) -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]
+    messages[1]["weight"] = weight
+    with pytest.raises(RecordError, match=r"c7: message 1 has weight"):
+        normalize_messages(messages, "c7")
+    messages[1]["weight"] = 0  # and a conversation with no turn to learn from is refused
+    with pytest.raises(RecordError, match="no assistant message to train on"):
+        normalize_messages(messages, "c7")
 
 
 def test_tiny_model_saves_and_reloads_through_auto_classes(tmp_path: Path, tokenizer: Any) -> None:

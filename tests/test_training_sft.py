@@ -25,7 +25,7 @@ from test_training_conversations import make_conversations, write_conversations
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from astra_core.context import StageContext
-from astra_core.errors import AstraError
+from astra_core.errors import AstraError, ConfigError
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Task, Trajectory
@@ -324,6 +324,15 @@ def test_errors_name_what_is_missing(
             max_length=32,
             overlong="drop",
         )
+
+
+def test_retried_demonstrations_need_as_many_renamed_copies(registry: Any) -> None:
+    builder = ComponentBuilder(registry, seed=0)
+    spec = {"arena_demos": "synth-arenas", "arena_demo_renamings": 2, "arena_demo_retries": 3}
+    with pytest.raises(ConfigError, match=r"arena_demo_retries \(3\) must be at most"):
+        builder.build("trainer", ComponentSpec("sft", spec))
+    trainer = builder.build("trainer", ComponentSpec("sft", {**spec, "arena_demo_retries": 2}))
+    assert trainer.options.arena_demo_retries == 2
 
 
 def test_runs_from_a_toml_config(data: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from astra_arenas.renaming import fresh_names, renamed_demonstration
+from astra_arenas.retries import with_retry
 from astra_core.records import Arena, Task, Trajectory
 from astra_core.splits import is_holdout
 
@@ -102,21 +103,36 @@ def arena_demonstrations(
     holdout_fraction: float,
     system_prompt: str | None = None,
     renamings: int = 0,
+    retries: int = 0,
     seed: int = 0,
     workers: int = 4,
 ) -> Iterator[Trajectory]:
     """Demonstrations for every training arena (held-out arenas are skipped), in input order.
 
     With ``renamings`` > 0, each demonstration is followed by that many copies over freshly
-    named entities (``renamed_demonstration``; names drawn from ``seed`` and the arena id). A
-    replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
+    named entities (``renamed_demonstration``; names drawn from ``seed`` and the arena id).
+    The first ``retries`` of those copies (at most ``renamings``) also recover from one
+    misspelt call (``with_retry``; its error printed by the arena's tool code in the sandbox).
+    A replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
     from astra_arenas.runtime import ArenaRuntime
 
+    if not 0 <= retries <= renamings:
+        raise ValueError(f"retries ({retries}) must be between 0 and renamings ({renamings})")
+
     def replay(arena: Arena) -> list[Trajectory]:
+        out = []
         with ArenaRuntime(arena, sandbox) as runtime:
             demo = arena_demonstration(arena, runtime, system_prompt)
-        rngs = (random.Random(f"rename:{seed}:{arena.id}:{k}") for k in range(renamings))
-        return [demo] + [renamed_demonstration(demo, fresh_names(arena, r)) for r in rngs]
+            out.append(demo)
+            for k in range(renamings):
+                rng = random.Random(f"rename:{seed}:{arena.id}:{k}")
+                names = fresh_names(arena, rng)
+                copy = renamed_demonstration(demo, names)
+                if k < retries:
+                    # a name of neither world fails alike in the arena and its renamed copy
+                    copy = with_retry(copy, rng, runtime.step, taken=[*names, *names.values()])
+                out.append(copy)
+        return out
 
     training = (a for a in arenas if not is_holdout(a.id, holdout_fraction))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arena-demo") as pool:

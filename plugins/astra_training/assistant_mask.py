@@ -100,7 +100,8 @@ def tokenize_conversation(
     use_markers: bool | None = None,
 ) -> TokenizedConversation:
     """Ids of the rendered conversation with a 1 on every token an assistant turn produced
-    (its text, its tool calls and its end-of-turn token)."""
+    (its text, its tool calls and its end-of-turn token), except the turns marked
+    ``"weight": 0`` (context only, as in OpenAI's fine-tuning format)."""
     if use_markers is None:
         use_markers = has_generation_markers(tokenizer)
     if use_markers:
@@ -113,8 +114,11 @@ def tokenize_conversation(
         )
         ids = _ids(encoded)
         mask = [int(m) for m in encoded["assistant_masks"]]
+        if any(not trained for trained in _trained_turns(messages)):
+            mask = _without_untrained_turns(mask, messages, where)
         return TokenizedConversation(tuple(ids), tuple(mask), where)
     text, spans = assistant_char_spans(tokenizer, messages, tools, where)
+    spans = [span for span, trained in zip(spans, _trained_turns(messages), strict=True) if trained]
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = _ids(encoded)
     mask = [0] * len(ids)
@@ -122,3 +126,32 @@ def tokenize_conversation(
         if end > start and any(s <= start and end <= e for s, e in spans):
             mask[t] = 1
     return TokenizedConversation(tuple(ids), tuple(mask), where)
+
+
+def _trained_turns(messages: Sequence[Mapping[str, Any]]) -> list[bool]:
+    return [bool(m.get("weight", 1)) for m in messages if m.get("role") == "assistant"]
+
+
+def _without_untrained_turns(
+    mask: list[int], messages: Sequence[Mapping[str, Any]], where: str
+) -> list[int]:
+    """``mask`` with the runs of weight-0 assistant turns zeroed: the k-th run of ones is the
+    k-th assistant turn, which holds when every turn renders some tokens apart from the next."""
+    runs: list[tuple[int, int]] = []
+    for t, m in enumerate(mask):
+        if m and (t == 0 or not mask[t - 1]):
+            runs.append((t, t + 1))
+        elif m:
+            runs[-1] = (runs[-1][0], t + 1)
+    trained = _trained_turns(messages)
+    if len(runs) != len(trained):
+        raise AstraError(
+            f"{where}: {len(trained)} assistant turns but {len(runs)} marked spans in the chat "
+            "template's mask, so the weight-0 turns cannot be told apart; give every assistant "
+            "turn some content and put a non-assistant message between any two"
+        )
+    out = list(mask)
+    for (start, end), keep in zip(runs, trained, strict=True):
+        if not keep:
+            out[start:end] = [0] * (end - start)
+    return out

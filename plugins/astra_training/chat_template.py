@@ -55,7 +55,8 @@ _FORMATS = {
     ),
     "signatures": (
         TOOLS_PREAMBLE,
-        "{%- for tool in tools %}" + _SIGNATURE
+        "{%- for tool in tools %}"
+        + _SIGNATURE
         + "{{- ': ' + (f.description if f.description is defined else '') }}{%- endfor %}",
         TOOLS_INSTRUCTIONS,
     ),

@@ -70,7 +70,8 @@ def _tool_call(call: Any, where: str) -> JSONDict:
 def normalize_messages(
     messages: Sequence[Any], where: str, *, system_prompt: str | None = None
 ) -> tuple[JSONDict, ...]:
-    """Messages a chat template can render: known roles, string content, well-formed calls.
+    """Messages a chat template can render: known roles, string content, well-formed calls,
+    and ``"weight": 0`` kept on assistant turns that are context only (not trained on).
 
     Raises ``RecordError`` naming ``where`` for anything else, and when no assistant turn is
     there to learn from.
@@ -89,12 +90,18 @@ def normalize_messages(
         clean: JSONDict = {"role": role, "content": _text(content, at)}
         if role == "assistant" and message.get("tool_calls"):
             clean["tool_calls"] = [_tool_call(c, at) for c in message["tool_calls"]]
+        if role == "assistant" and "weight" in message:
+            # OpenAI's fine-tuning format: weight 0 keeps a turn in context but out of the loss
+            if message["weight"] not in (0, 1) or isinstance(message["weight"], bool):
+                raise RecordError(f"{at} has weight {message['weight']!r}; expected 0 or 1")
+            if message["weight"] == 0:
+                clean["weight"] = 0
         if role == "tool":
             for key in ("tool_call_id", "name"):
                 if key in message:
                     clean[key] = message[key]
         out.append(clean)
-    if not any(m["role"] == "assistant" for m in out):
+    if not any(m["role"] == "assistant" and m.get("weight", 1) for m in out):
         raise RecordError(f"{where}: no assistant message to train on")
     if system_prompt and out[0]["role"] != "system":
         out.insert(0, {"role": "system", "content": system_prompt})

@@ -23,6 +23,15 @@ def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _at_most_renamings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _non_negative(instance, attribute, value)
+    if value > instance.arena_demo_renamings:
+        raise ValueError(
+            f"{attribute.name} ({value}) must be at most arena_demo_renamings "
+            f"({instance.arena_demo_renamings}): only renamed copies get a retry"
+        )
+
+
 @attrs.frozen
 class TinyModelOptions:
     """A Qwen3-architecture model built from scratch, with a BPE tokenizer trained on the run's
@@ -112,6 +121,13 @@ class SFTOptions:
         "so the model learns to copy them instead of recalling them",
         0,
         _non_negative,
+    )
+    arena_demo_retries: int = _opt(
+        "how many of each demonstration's renamed copies first call one tool with a misspelt "
+        "name, get the tool's error from the sandbox and call again with the name right (the "
+        "failed turn is context, not trained on): a model that slips on a name learns to retry",
+        0,
+        _at_most_renamings,
     )
     sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
     system_prompt: str | None = _opt(

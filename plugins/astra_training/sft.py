@@ -111,6 +111,7 @@ class SFTTrainer:
             sandbox,
             holdout_fraction=o.arena_holdout_fraction,
             renamings=o.arena_demo_renamings,
+            retries=o.arena_demo_retries,
             seed=self.seed,
         )
         # the system prompt is added like any other conversation's, so all data share it

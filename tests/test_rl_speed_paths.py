@@ -207,6 +207,8 @@ def test_update_equals_the_update_with_full_log_softmax(
             if not fast:
                 patch.setattr(trainer_module, "completion_logprobs", _reference_logprobs)
             metrics = trainer._update(model, optimizer, scheduler, acc, batch, tokenizer)
+        # the schedule steps once per RL step, not once per ppo_epochs update
+        assert scheduler.last_epoch == 1
         return metrics, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     (want, want_w), (got, got_w) = update(False), update(True)

@@ -81,6 +81,8 @@ class SFTTrainer:
             counts.update(arena_demonstrations=originals)
             if o.arena_demo_renamings:
                 counts.update(arena_demonstrations_renamed=len(convs) - originals)
+            if o.arena_demo_retries:
+                counts.update(arena_demonstrations_retried=originals * o.arena_demo_retries)
         base = Path(self.builder.file).resolve().parent if self.builder.file else Path.cwd()
         for name in o.data_files:
             path = Path(name) if Path(name).is_absolute() else base / name

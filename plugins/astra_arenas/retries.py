@@ -33,14 +33,16 @@ def misspelt(name: str, rng: random.Random, taken: Collection[str] = ()) -> str:
     if not starts:
         raise ValueError(f"name {name!r} has no word starting with a letter to misspell")
     avoid = {t.casefold() for t in taken} | {name.casefold()}
-    for _ in range(100):
-        i = rng.choice(starts)
+    free = []
+    for i in starts:
         first = words[i][0]
         letters = string.ascii_uppercase if first.isupper() else string.ascii_lowercase
-        letter = rng.choice([c for c in letters if c.casefold() != first.casefold()])
-        out = " ".join([*words[:i], letter + words[i][1:], *words[i + 1 :]])
-        if out.casefold() not in avoid:
-            return out
+        for letter in letters:
+            out = " ".join([*words[:i], letter + words[i][1:], *words[i + 1 :]])
+            if out.casefold() not in avoid:
+                free.append(out)
+    if free:
+        return rng.choice(free)
     raise ValueError(f"no misspelling of {name!r} is free of the names taken")
 
 

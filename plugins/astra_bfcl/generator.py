@@ -77,7 +77,9 @@ def draft_arena(entry: dict[str, Any], category: str, version: str) -> Arena:
         raise AstraError(f"{entry_id}: class {unknown[0]} is not one of the multi-turn classes")
     config = entry.get("initial_config") or {}
     long_context = category == "long_context"
-    tools, code, owner = [], {}, {}
+    tools: list[dict[str, Any]] = []
+    code: dict[str, str] = {}
+    owner: dict[str, str] = {}
     for class_name in classes:
         module = data.module_of(class_name)
         for doc in data.function_docs(class_name):
@@ -119,11 +121,11 @@ def draft_arena(entry: dict[str, Any], category: str, version: str) -> Arena:
         turns.append("\n\n".join(users))
     offered_from = {name: int(turn) for turn, names in added.items() for name in names}
     for index, turn in enumerate(ground_truth):
-        for call in turn:
-            if offered_from.get(call["name"], 0) > index:
+        for gold in turn:
+            if offered_from.get(gold["name"], 0) > index:
                 raise HeldOutCall(
-                    f"{entry_id}: the ground truth of turn {index} calls {call['name']}, which "
-                    f"is only offered from turn {offered_from[call['name']]}"
+                    f"{entry_id}: the ground truth of turn {index} calls {gold['name']}, which "
+                    f"is only offered from turn {offered_from[gold['name']]}"
                 )
     if len(turns) != len(ground_truth):
         raise AstraError(f"{entry_id}: {len(turns)} user turns but {len(ground_truth)} turns "

@@ -110,8 +110,9 @@ class BfclMultiTurnVerifier:
                     )
                 groups.append(list(calls[start:]))
             return groups
-        turns = [getattr(c, "turn", None) for c in calls]
-        if calls and all(isinstance(t, int) for t in turns):
+        marked = [getattr(c, "turn", None) for c in calls]
+        if calls and all(isinstance(t, int) for t in marked):
+            turns = [int(t) for t in marked if isinstance(t, int)]
             if any(b < a for a, b in pairwise(turns)) or not (
                 turns[0] >= 0 and turns[-1] < n_turns
             ):

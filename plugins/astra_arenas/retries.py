@@ -55,7 +55,7 @@ def with_retry(
     in the arena's sandbox for the error it prints, and a new turn repeats the call as it was.
     Raises ``ValueError`` naming the demonstration when it has no call with a string argument,
     or when the misspelt call did not fail (raise, or answer with an ``{"error": ...}`` object)."""
-    messages = [dict(m) for m in demo.messages]
+    messages = list(demo.messages)
     source = demo.metadata.get("arena_id", demo.id)
     sites = [
         (i, j, key)
@@ -96,7 +96,6 @@ def with_retry(
     if len(outputs) != n_out or any(o.get("role") != "tool" for o in outputs):
         raise ValueError(f"demonstration of {source}: turn {i} is not followed by its outputs")
     right_output = outputs[j]
-    outputs = list(outputs)
     outputs[j] = {**right_output, "content": result.output}
     retry_turn: JSONDict = {
         "role": "assistant",

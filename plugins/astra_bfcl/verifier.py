@@ -120,9 +120,9 @@ class BfclMultiTurnVerifier:
                     f"arena {arena.id}: call turns {turns} must be non-decreasing, within "
                     f"0..{n_turns - 1}"
                 )
-            groups = [[] for _ in range(int(turns[-1]) + 1)]
+            groups = [[] for _ in range(turns[-1] + 1)]
             for call, turn in zip(calls, turns, strict=True):
-                groups[int(turn)].append(call)
+                groups[turn].append(call)
             return groups
         if self.options.infer_turns:
             return None

@@ -104,6 +104,7 @@ def tokenize_conversation(
     ``"weight": 0`` (context only, as in OpenAI's fine-tuning format)."""
     if use_markers is None:
         use_markers = has_generation_markers(tokenizer)
+    trained = [bool(m.get("weight", 1)) for m in messages if m.get("role") == "assistant"]
     if use_markers:
         encoded = tokenizer.apply_chat_template(
             list(messages),
@@ -114,11 +115,11 @@ def tokenize_conversation(
         )
         ids = _ids(encoded)
         mask = [int(m) for m in encoded["assistant_masks"]]
-        if any(not trained for trained in _trained_turns(messages)):
-            mask = _without_untrained_turns(mask, messages, where)
+        if not all(trained):
+            mask = _without_untrained_turns(mask, trained, where)
         return TokenizedConversation(tuple(ids), tuple(mask), where)
     text, spans = assistant_char_spans(tokenizer, messages, tools, where)
-    spans = [span for span, trained in zip(spans, _trained_turns(messages), strict=True) if trained]
+    spans = [span for span, keep in zip(spans, trained, strict=True) if keep]
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = _ids(encoded)
     mask = [0] * len(ids)
@@ -128,22 +129,16 @@ def tokenize_conversation(
     return TokenizedConversation(tuple(ids), tuple(mask), where)
 
 
-def _trained_turns(messages: Sequence[Mapping[str, Any]]) -> list[bool]:
-    return [bool(m.get("weight", 1)) for m in messages if m.get("role") == "assistant"]
-
-
-def _without_untrained_turns(
-    mask: list[int], messages: Sequence[Mapping[str, Any]], where: str
-) -> list[int]:
-    """``mask`` with the runs of weight-0 assistant turns zeroed: the k-th run of ones is the
-    k-th assistant turn, which holds when every turn renders some tokens apart from the next."""
+def _without_untrained_turns(mask: list[int], trained: list[bool], where: str) -> list[int]:
+    """``mask`` with the runs of the assistant turns not ``trained`` zeroed: the k-th run of
+    ones is the k-th assistant turn, which holds when every turn renders some tokens apart from
+    the next."""
     runs: list[tuple[int, int]] = []
     for t, m in enumerate(mask):
         if m and (t == 0 or not mask[t - 1]):
             runs.append((t, t + 1))
         elif m:
             runs[-1] = (runs[-1][0], t + 1)
-    trained = _trained_turns(messages)
     if len(runs) != len(trained):
         raise AstraError(
             f"{where}: {len(trained)} assistant turns but {len(runs)} marked spans in the chat "

@@ -11,6 +11,12 @@ The limit is one ``model.generate`` call on the same batch size, from the same f
 prompts, producing the same number of tokens (each row generates the rollout's mean count, no
 early stop): what the model alone can do, with no tools, no turns and no ragged batches.
 
+``--backend interleaved`` runs the engine with ``rollout.generation_backend = "interleaved"``:
+one decode loop in which each episode's next turn starts as soon as its own tool calls return
+(a batch then takes about as many forward passes as its longest episode has tokens, and a
+group's shared prompt is run once). ``forward_passes`` and ``decode_slots`` (rows summed over
+passes) are counted by a forward hook on the policy, whatever the backend.
+
 Both use the same ~1 M-parameter policy (built and fine-tuned to call tools by
 ``bench/_rl_setup.py``, cached), float32, CPU, the same ``torch.set_num_threads`` and sampling.
 The default sampling is top-k 1, so every repeat generates the same tokens. Each side runs once
@@ -23,6 +29,7 @@ Target: rollout tokens/s >= 0.8 x plain generate tokens/s.
 
     python bench/rollout_vs_generate.py [--groups 2] [--group-size 4] [--repeats 5]
                                         [--top-k 1] [--threads 1] [--reuse-kv-cache]
+                                        [--backend generate|interleaved]
                                         [--profile] [--json OUT]
 
 ``--reuse-kv-cache`` turns on ``rollout.reuse_kv_cache`` (off by default, as in the trainer):
@@ -45,7 +52,6 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,27 +63,20 @@ from _rl_setup import SYSTEM_PROMPT, add_setup_arguments, builder, prepare_setup
 TARGET = 0.8
 
 
-class CountingGenerator:
-    """Wraps the engine's generator to count decode slots: rows x the longest row of each call
-    (what a padded batch pays for) against the tokens actually kept."""
+class PassCounter:
+    """Counts the policy's forward passes and their rows (decode slots: what a batch pays for,
+    against the tokens actually kept) through a forward pre-hook, whatever the backend."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        # the engine passes episode keys to a generator that keeps their caches (--reuse-kv-cache)
-        self.keeps_episode_cache = bool(getattr(inner, "keeps_episode_cache", False))
-        self.calls = 0
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.passes = 0
         self.slots = 0
+        model.register_forward_pre_hook(self._count, with_kwargs=True)
 
-    def generate(
-        self, prompts: Sequence[Sequence[int]], budgets: Sequence[int], sampling: Any, **kw: Any
-    ) -> list[list[int]]:
-        out: list[list[int]] = self.inner.generate(prompts, budgets, sampling, **kw)
-        self.calls += 1
-        self.slots += len(prompts) * max((len(o) for o in out), default=0)
-        return out
-
-    def forget(self) -> None:
-        self.inner.forget()
+    def _count(self, module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            self.passes += 1
+            self.slots += int(ids.shape[0])
 
 
 def main() -> int:
@@ -86,6 +85,12 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=2, help="arenas per batch")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per arena")
     parser.add_argument("--repeats", type=int, default=5, help="timed pairs")
+    parser.add_argument(
+        "--backend",
+        choices=["generate", "interleaved"],
+        default="generate",
+        help="rollout.generation_backend",
+    )
     parser.add_argument(
         "--reuse-kv-cache",
         action="store_true",
@@ -117,13 +122,13 @@ def main() -> int:
             max_length=4096,
             system_prompt=SYSTEM_PROMPT,
             reuse_kv_cache=args.reuse_kv_cache,
+            generation_backend=args.backend,
         ),
         parser=b.build("tool_call_parser", "hermes"),
         verifier=b.build("verifier", "subtask-f1"),
         sandbox=sandbox,
     )
-    counter = CountingGenerator(engine.generator)
-    engine.generator = counter
+    counter = PassCounter(model)
     arenas = [setup.arenas[i % len(setup.arenas)] for i in range(args.groups)]
     batch = [a for a in arenas for _ in range(args.group_size)]
     sampling = Sampling(do_sample=True, temperature=args.temperature, top_k=args.top_k)
@@ -145,7 +150,7 @@ def main() -> int:
 
     def rollout(profiler: cProfile.Profile | None) -> dict[str, float]:
         torch.manual_seed(args.seed)
-        counter.calls = counter.slots = 0
+        counter.passes = counter.slots = 0
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
@@ -162,7 +167,7 @@ def main() -> int:
             "other_s": seconds - stats.generate_seconds - stats.tool_seconds,
             "turns": stats.turns,
             "calls": stats.calls,
-            "generate_calls": counter.calls,
+            "forward_passes": counter.passes,
             "decode_slots": counter.slots,
             "reward": statistics.mean(r.reward for r in rollouts),
         }
@@ -216,11 +221,13 @@ def main() -> int:
             "max_turns": args.max_turns,
             "temperature": args.temperature,
             "top_k": args.top_k,
+            "backend": args.backend,
             "reuse_kv_cache": args.reuse_kv_cache,
         },
         "rollout": {
             "tokens_per_s": round(rollout_tps, 1),
             **med,
+            # below 0 when a group's shared prompt ran once for all its rows (interleaved)
             "padding_waste": round(1 - med["tokens"] / max(med["decode_slots"], 1), 3),
             "seconds_all": [round(r["seconds"], 4) for r in runs],
         },

@@ -1,5 +1,6 @@
 """The RL trainer's fast paths give what the plain ones give: shared-prompt log-probs in the
-update, sandbox sessions started in the background, key/value caches kept between turns."""
+update, sandbox sessions started in the background, key/value caches kept between turns,
+episodes whose turns interleave in one decode loop."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from astra_rl_algorithms.options import GRPOOptions
 from astra_rl_training import trainer as trainer_module
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
+from astra_rl_training.interleaved import InterleavedGenerate, sampling_scores
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
 from astra_rl_training.models import load_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
@@ -322,12 +324,20 @@ def test_a_failed_start_raises_from_run_and_every_runtime_is_closed(model_dir, p
     assert not _start_threads()
 
 
-def _model_engine(model_dir: Path, reuse: bool, max_length: int) -> RolloutEngine:
+def _model_engine(
+    model_dir: Path, reuse: bool, max_length: int, backend: str = "generate"
+) -> RolloutEngine:
     model, tokenizer = load_policy(str(model_dir))
     engine = make_engine(
         model,
         tokenizer,
-        RolloutOptions(max_turns=4, max_new_tokens=10, max_length=max_length, reuse_kv_cache=reuse),
+        RolloutOptions(
+            max_turns=4,
+            max_new_tokens=10,
+            max_length=max_length,
+            reuse_kv_cache=reuse,
+            generation_backend=backend,  # type: ignore[arg-type]
+        ),
         parser=ErrorsParser(),
         verifier=ZeroVerifier(),
         sandbox=None,
@@ -415,3 +425,94 @@ def test_reuse_kv_cache_needs_the_generate_backend(model_dir):
     )
     with pytest.raises(ConfigError, match="reuse_kv_cache"):
         make_engine(model, tokenizer, options, parser=NoCalls(), verifier=None, sandbox=None)
+
+
+def _interleaved_engine(model_dir: Path, max_length: int) -> RolloutEngine:
+    engine = _model_engine(model_dir, False, max_length, "interleaved")
+    assert isinstance(engine.generator, InterleavedGenerate)
+    return engine
+
+
+@pytest.mark.parametrize("room", [4096, 100], ids=["long", "length-capped"])
+def test_interleaved_turns_give_the_tokens_of_plain_generate(model_dir, room):
+    arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
+    chat = ChatTokens(load_policy(str(model_dir))[1])
+    max_length = room + max(
+        len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
+    )
+    plain, interleaved = (
+        _model_engine(model_dir, False, max_length),
+        _interleaved_engine(model_dir, max_length),
+    )
+    assert interleaved.generator.interleaves_turns
+    plain_passes, plain_hook = _forward_inputs(plain.generator.model)
+    passes, hook = _forward_inputs(interleaved.generator.model)
+    try:
+        want, want_stats = plain.run(arenas, Sampling(do_sample=False))
+        got, got_stats = interleaved.run(arenas, Sampling(do_sample=False))
+    finally:
+        plain_hook.remove()
+        hook.remove()
+    assert [r.ids for r in got] == [r.ids for r in want]
+    assert [r.mask for r in got] == [r.mask for r in want]
+    assert [r.episode.messages for r in got] == [r.episode.messages for r in want]
+    assert got_stats.stop_reasons == want_stats.stop_reasons
+    assert got_stats.generated_tokens == want_stats.generated_tokens
+    assert got_stats.tool_tokens == want_stats.tool_tokens
+    assert want_stats.turns >= 2 and len({len(r.ids) for r in want}) > 2
+    # the prompts' pass holds each group's prompt once; later passes mix a tool response fed
+    # to one episode with single tokens of others, so they are fewer than turn by turn
+    assert passes[0][0] == len(QUESTIONS)
+    assert any(width > 1 for _, width in passes[1:])
+    assert len(passes) < len(plain_passes)
+
+
+def test_interleaved_generate_is_one_turn_per_prompt(model_dir):
+    model, tokenizer = load_policy(str(model_dir))
+    chat = ChatTokens(tokenizer)
+    plain = PaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
+    interleaved = InterleavedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
+    prompts = [chat.prompt_ids([{"role": "user", "content": q}], list(TOOLS)) for q in QUESTIONS]
+    prompts = [prompts[0], prompts[1][:-2], prompts[0]]
+    greedy = Sampling(do_sample=False)
+    assert interleaved.generate(prompts, [6, 9, 3], greedy) == plain.generate(
+        prompts, [6, 9, 3], greedy
+    )
+
+
+def test_interleaved_sampling_is_seeded_and_samples_what_generate_samples(model_dir):
+    from transformers import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(1)) * 3
+    for sampling in (
+        Sampling(temperature=0.7),
+        Sampling(temperature=1.3, top_k=7),
+        Sampling(temperature=0.9, top_p=0.8),
+        Sampling(temperature=0.5, top_k=20, top_p=0.6),
+    ):
+        warpers = LogitsProcessorList([TemperatureLogitsWarper(sampling.temperature)])
+        if sampling.top_k:
+            warpers.append(TopKLogitsWarper(sampling.top_k))
+        if sampling.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(sampling.top_p))
+        want = warpers(torch.zeros((4, 1), dtype=torch.long), logits.clone())
+        got = sampling_scores(logits, sampling)
+        assert torch.equal(torch.isinf(got), torch.isinf(want))
+        finite = ~torch.isinf(want)
+        assert torch.allclose(got[finite], want[finite])
+        assert (~torch.isinf(got)).sum(-1).min() >= 1
+
+    arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
+    runs = []
+    for _ in range(2):
+        engine = _interleaved_engine(model_dir, 4096)  # its runtimes numbered from 0 again
+        torch.manual_seed(5)
+        rollouts, _ = engine.run(arenas, Sampling(temperature=1.0))
+        runs.append([r.ids for r in rollouts])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0][:3])) > 1  # a group's episodes were sampled apart

@@ -70,6 +70,8 @@ class ArenaRuntime:
             self.schemas.setdefault(tool_name(tool), tool["function"].get("parameters") or {})
         self._session: Any = None
         self._load_errors: dict[str, str] = {}
+        # a validator per tool, its schema checked once (jsonschema.validate checks it per call)
+        self._validators: dict[str, Any] = {}
         self.calls = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -142,15 +144,20 @@ class ArenaRuntime:
                     f"{call.name} got unexpected argument(s) {', '.join(extra)}; "
                     f"it takes: {', '.join(props) or 'none'}"
                 )
-        try:
-            jsonschema.validate(dict(call.arguments), schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
-            return f"invalid arguments for {call.name}: {exc.message}" + (
+        validator = self._validators.get(call.name)
+        if validator is None:
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                return f"tool {call.name} has an invalid parameter schema: {exc.message}"
+            validator = self._validators[call.name] = cls(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(dict(call.arguments)))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            return f"invalid arguments for {call.name}: {error.message}" + (
                 f" (at {where})" if where else ""
             )
-        except jsonschema.SchemaError as exc:
-            return f"tool {call.name} has an invalid parameter schema: {exc.message}"
         return None
 
     def step(self, call: ToolCall | str) -> ToolCallResult:

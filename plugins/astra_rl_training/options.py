@@ -20,9 +20,11 @@ class RolloutOptions:
     max_length: int = _help("cap on prompt + every turn, in tokens", 2048)
     stop_when_solved: bool = _help("end an episode once every sub-question is solved", False)
     system_prompt: str | None = _help("system message before the question (None: none)", None)
-    generation_backend: Literal["generate", "continuous-batching", "server"] = _help(
-        "padded model.generate (fast on CPU), transformers' continuous batching (GPU), or an "
-        "OpenAI-compatible inference server that returns token ids (vLLM)",
+    generation_backend: Literal["generate", "interleaved", "continuous-batching", "server"] = _help(
+        "padded model.generate turn by turn; 'interleaved': one decode loop in which each "
+        "episode's next turn starts as soon as its own tool calls return (fastest on CPU); "
+        "transformers' continuous batching (GPU); or an OpenAI-compatible inference server "
+        "that returns token ids (vLLM)",
         "generate",
     )
     server_url: str | None = _help(

@@ -80,7 +80,8 @@ class RolloutEngine:
     that sandbox start-up (a process, the tool code loaded: ~0.1 s each) overlaps generation;
     an episode's first ``step()`` waits for its start, and a start that failed raises from
     ``run()``. A generator with ``keeps_episode_cache`` is given one key per episode and told to
-    ``forget()`` when the run ends.
+    ``forget()`` when the run ends. A generator with ``interleaves_turns`` runs every episode
+    to its end in one ``run()`` call, calling back after each turn (``InterleavedGenerate``).
     """
 
     def __init__(
@@ -147,6 +148,8 @@ class RolloutEngine:
                 )
                 if len(prompt) >= self.max_length:
                     episodes[-1].done, episodes[-1].stop_reason = True, "length_cap"
+            if getattr(self.generator, "interleaves_turns", False):
+                gen_s, tool_s, generated, tool_tokens = self._interleaved(episodes, sampling)
             while True:
                 for e in episodes:
                     if e.starting is not None and e.starting.done():
@@ -154,7 +157,7 @@ class RolloutEngine:
                 live = [(i, e) for i, e in enumerate(episodes) if not e.done]
                 if not live:
                     break
-                budgets = [min(self.max_new_tokens, self.max_length - len(e.ids)) for _, e in live]
+                budgets = [self._budget(e) for _, e in live]
                 prompts = [e.ids for _, e in live]
                 t = time.perf_counter()
                 if keyed:
@@ -164,9 +167,9 @@ class RolloutEngine:
                     outputs = self.generator.generate(prompts, budgets, sampling)
                 gen_s += time.perf_counter() - t
                 t = time.perf_counter()
-                for (_, episode), new_ids, budget in zip(live, outputs, budgets, strict=True):
+                for (_, episode), new_ids in zip(live, outputs, strict=True):
                     generated += len(new_ids)
-                    tool_tokens += self._advance(episode, new_ids, budget)
+                    tool_tokens += self._advance(episode, new_ids)
                 tool_s += time.perf_counter() - t
             for e in episodes:
                 self._started(e)  # the start of an episode that never called a tool
@@ -195,7 +198,38 @@ class RolloutEngine:
         )
         return rollouts, stats
 
-    def _advance(self, e: LiveEpisode, new_ids: list[int], budget: int) -> int:
+    def _budget(self, e: LiveEpisode) -> int:
+        return min(self.max_new_tokens, self.max_length - len(e.ids))
+
+    def _interleaved(
+        self, episodes: Sequence[LiveEpisode], sampling: Sampling
+    ) -> tuple[float, float, int, int]:
+        """Every live episode to its end with a generator that interleaves turns: each
+        episode's tool calls run as soon as its own turn ends. Returns the seconds generating
+        and running tools, and the tokens generated and inserted."""
+        live = [e for e in episodes if not e.done]
+        tool_s = 0.0
+        generated = tool_tokens = 0
+
+        def on_turn(row: int, new_ids: list[int]) -> tuple[list[int], int] | None:
+            nonlocal tool_s, generated, tool_tokens
+            t = time.perf_counter()
+            e = live[row]
+            generated += len(new_ids)
+            inserted = self._advance(e, new_ids)
+            tool_tokens += inserted
+            tool_s += time.perf_counter() - t
+            if e.done:
+                return None
+            return e.ids[len(e.ids) - inserted :], self._budget(e)
+
+        t0 = time.perf_counter()
+        self.generator.run(
+            [e.ids for e in live], [self._budget(e) for e in live], sampling, on_turn
+        )
+        return time.perf_counter() - t0 - tool_s, tool_s, generated, tool_tokens
+
+    def _advance(self, e: LiveEpisode, new_ids: list[int]) -> int:
         """Append one generated turn, run its calls, append the responses; return tool tokens."""
         e.ids.extend(new_ids)
         e.mask.extend([1] * len(new_ids))

@@ -20,6 +20,7 @@ from astra_core.splits import is_holdout
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_rl_training.interleaved import InterleavedGenerate
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
@@ -62,6 +63,8 @@ def make_engine(
         )
     elif opts.reuse_kv_cache:
         generator = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
+    elif opts.generation_backend == "interleaved":
+        generator = InterleavedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     else:
         generator = GENERATORS[opts.generation_backend](
             model, int(tokenizer.pad_token_id), chat.stop_ids

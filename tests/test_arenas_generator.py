@@ -296,3 +296,29 @@ def test_name_syllables_caps_each_generated_word():
     # names are drawn from the seed alone
     again = names.NameForge(random.Random(4))
     assert [again.new("person") for _ in range(30)] == longer
+
+
+def test_no_lookup_is_answered_before_its_own_call(builder: ComponentBuilder, tmp_path: Path):
+    """A sub-question's gold answer is neither in the question nor in the real output of a
+    gold call that does not take it as its subject: the subtask-f1 verifier cannot count it
+    solved unless its own lookup (or one built on it) was made. Short names and two-branch
+    questions, as in the quickstart, are where such collisions are most common."""
+    from astra_arenas.runtime import ArenaRuntime
+    from astra_arenas.verifier import SubtaskF1Verifier
+
+    sandbox = builder.build("sandbox", "subprocess")
+    ctx = make_ctx(builder, tmp_path)
+    arenas = list(
+        generator(builder, count=60, name_syllables=1, max_branches=2, max_hops=2).generate(ctx)
+    )
+    verifier = SubtaskF1Verifier()
+    for arena in arenas:
+        with ArenaRuntime(arena, sandbox) as runtime:
+            results = {s.id: runtime.step(s.call) for s in arena.needed if s.call is not None}
+        assert verifier.solved_ids(arena, list(results.values())) == tuple(results)
+        for sq in arena.needed:
+            assert sq.answer not in arena.question, (arena.id, sq.id, arena.question)
+            independent = [
+                results[s.id] for s in arena.needed if s.id != sq.id and sq.id not in s.depends_on
+            ]
+            assert sq.id not in verifier.solved_ids(arena, independent), (arena.id, sq.id)

@@ -59,6 +59,28 @@ class QAPlan:
         return tuple(s for s in self.steps if isinstance(s, ToolStep))
 
 
+def gives_away(plan: QAPlan) -> bool:
+    """Whether a lookup's gold answer can be read before its own call is made: in the question,
+    or in the gold output of a lookup that does not take it as its subject (every output
+    repeats its subject), as in "What is the capital of Dusmark, and what is the population of
+    Mou?" where Mou is Dusmark's capital. The subtask-f1 verifier would count such a lookup
+    solved without it."""
+    steps = plan.tool_steps
+    for step in steps:
+        if step.answer in plan.question:
+            return True
+        for other in steps:
+            if other is step:
+                continue
+            # a lookup that takes this answer as its subject shows it, rightly, after it
+            shown = other.answer
+            if step.id not in other.depends_on:
+                shown += "\n" + other.subject
+            if step.answer in shown:
+                return True
+    return False
+
+
 # A hop of a chain: (relation, subject, value).
 Hop = tuple[Relation, str, object]
 
@@ -231,7 +253,7 @@ class QuestionBuilder:
         }[topology]
         for _ in range(20):
             plan = make()
-            if plan is not None:
+            if plan is not None and not gives_away(plan):
                 return plan
             self._pairs = set()
         raise PlanError(f"no {topology} question could be built from this world")

@@ -73,7 +73,7 @@ class PaddedGenerate:
             kwargs.update(
                 temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None
             )
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             out = self.model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs, **extra
             )
@@ -91,7 +91,7 @@ class PaddedGenerate:
 
 
 @contextlib.contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
+def eval_mode(model: Any) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
@@ -191,7 +191,7 @@ class CachedPaddedGenerate(PaddedGenerate):
         ids, mask = ids.to(device), mask.to(device)
         # positions as generate() gives a left-padded batch: from each row's first real token
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             out = self.model(
                 input_ids=ids,
                 attention_mask=mask,
@@ -199,7 +199,7 @@ class CachedPaddedGenerate(PaddedGenerate):
                 use_cache=True,
                 **({"logits_to_keep": 1} if self._logits_to_keep else {}),
             )
-        layers = _plain_layers(returned_cache(out))
+        layers = plain_cache_layers(returned_cache(out))
         if layers is None:
             return entries
         filled = list(entries)
@@ -245,7 +245,7 @@ class CachedPaddedGenerate(PaddedGenerate):
         new: Sequence[Sequence[int]],
         width: int,
     ) -> None:
-        layers = _plain_layers(cache)
+        layers = plain_cache_layers(cache)
         if layers is None:
             return
         for row, (key, prompt, tokens) in enumerate(zip(keys, prompts, new, strict=True)):
@@ -262,7 +262,7 @@ class CachedPaddedGenerate(PaddedGenerate):
             )
 
 
-def _plain_layers(cache: Any) -> list[Any] | None:
+def plain_cache_layers(cache: Any) -> list[Any] | None:
     """The layers of a ``DynamicCache`` of full-attention layers (each holding ``keys`` and
     ``values`` of shape (batch, heads, length, head_dim)); None for any other cache."""
     try:

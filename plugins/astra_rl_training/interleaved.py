@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import torch
 
-from astra_rl_training.generation import PaddedGenerate, Sampling, _eval_mode, _plain_layers
+from astra_rl_training.generation import PaddedGenerate, Sampling, eval_mode, plain_cache_layers
 from astra_rl_training.logprobs import ForwardArgs, returned_cache
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
@@ -90,7 +90,7 @@ class InterleavedGenerate:
         ]
         if any(not r.pending for r in rows):
             raise ValueError("interleaved generation needs a non-empty prompt for every row")
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             logits, cache, seen, positions = self._first_pass(rows, device)
             while True:
                 tokens = sample(logits, sampling).tolist()
@@ -150,7 +150,7 @@ class InterleavedGenerate:
 
     @staticmethod
     def _layers(cache: Any) -> list[Any]:
-        layers = _plain_layers(cache)
+        layers = plain_cache_layers(cache)
         # interleaves_turns is set only for models whose layers are all full attention
         assert layers is not None, "interleaved generation needs a plain key/value cache"
         return layers

@@ -516,3 +516,24 @@ def test_interleaved_sampling_is_seeded_and_samples_what_generate_samples(model_
         runs.append([r.ids for r in rollouts])
     assert runs[0] == runs[1]
     assert len(set(runs[0][:3])) > 1  # a group's episodes were sampled apart
+
+
+def test_interleaved_falls_back_to_turns_for_sliding_window_models(model_dir):
+    """A model with a sliding-window layer keeps no plain cache to interleave in: the backend
+    says so, and the engine runs it turn by turn through padded generate."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model, tokenizer = load_policy(str(model_dir))
+    config = AutoConfig.from_pretrained(str(model_dir))
+    config.use_sliding_window, config.sliding_window = True, 16
+    config.layer_types = ["sliding_attention", "full_attention"]
+    sliding = AutoModelForCausalLM.from_config(config)
+    sliding.load_state_dict(model.state_dict())
+    chat = ChatTokens(tokenizer)
+    backend = InterleavedGenerate(sliding, int(tokenizer.pad_token_id), chat.stop_ids)
+    assert not backend.interleaves_turns
+    assert InterleavedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids).interleaves_turns
+    prompts = [chat.prompt_ids([{"role": "user", "content": q}], list(TOOLS)) for q in QUESTIONS]
+    greedy = Sampling(do_sample=False)
+    plain = PaddedGenerate(sliding, int(tokenizer.pad_token_id), chat.stop_ids)
+    assert backend.generate(prompts, [5, 8], greedy) == plain.generate(prompts, [5, 8], greedy)

@@ -354,14 +354,19 @@ def _model_engine(
     return engine
 
 
+def _room_past_prompts(model_dir: Path, room: int) -> int:
+    """A max_length ``room`` tokens past the longest prompt: 100 stops episodes at the length
+    cap."""
+    chat = ChatTokens(load_policy(str(model_dir))[1])
+    return room + max(
+        len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
+    )
+
+
 @pytest.mark.parametrize("room", [4096, 100], ids=["long", "length-capped"])
 def test_kept_key_value_caches_give_the_tokens_of_plain_generate(model_dir, room):
     arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
-    chat = ChatTokens(load_policy(str(model_dir))[1])
-    # `room` tokens past the longest prompt: 100 stops episodes at the length cap
-    max_length = room + max(
-        len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
-    )
+    max_length = _room_past_prompts(model_dir, room)
     plain, cached = (
         _model_engine(model_dir, False, max_length),
         _model_engine(model_dir, True, max_length),
@@ -436,10 +441,7 @@ def _interleaved_engine(model_dir: Path, max_length: int) -> RolloutEngine:
 @pytest.mark.parametrize("room", [4096, 100], ids=["long", "length-capped"])
 def test_interleaved_turns_give_the_tokens_of_plain_generate(model_dir, room):
     arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
-    chat = ChatTokens(load_policy(str(model_dir))[1])
-    max_length = room + max(
-        len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
-    )
+    max_length = _room_past_prompts(model_dir, room)
     plain, interleaved = (
         _model_engine(model_dir, False, max_length),
         _interleaved_engine(model_dir, max_length),

@@ -44,13 +44,7 @@ class PaddedGenerate:
         return self._new_tokens(sequences, ids.shape[1], max_new_tokens)
 
     def _left_padded(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
-            mask[row, width - len(prompt) :] = 1
-        return ids, mask
+        return left_padded(prompts, self.pad_id)
 
     def _generate(
         self,
@@ -88,6 +82,23 @@ class PaddedGenerate:
             _cut(row, limit, self.stop_ids, self.pad_id)
             for row, limit in zip(sequences[:, width:].tolist(), max_new_tokens, strict=True)
         ]
+
+
+def left_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows left-padded to the longest with ``pad_id``, and their attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def padded_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Each column's position among its row's real tokens, as ``generate`` numbers a
+    left-padded batch (pads get 0: they are masked)."""
+    return (mask.cumsum(-1) - 1).clamp_min(0)
 
 
 @contextlib.contextmanager
@@ -189,8 +200,7 @@ class CachedPaddedGenerate(PaddedGenerate):
         width = ids.shape[1]
         device = next(self.model.parameters()).device
         ids, mask = ids.to(device), mask.to(device)
-        # positions as generate() gives a left-padded batch: from each row's first real token
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        positions = padded_positions(mask)
         with eval_mode(self.model):
             out = self.model(
                 input_ids=ids,

@@ -23,7 +23,14 @@ from typing import Any
 import attrs
 import torch
 
-from astra_rl_training.generation import PaddedGenerate, Sampling, eval_mode, plain_cache_layers
+from astra_rl_training.generation import (
+    PaddedGenerate,
+    Sampling,
+    eval_mode,
+    left_padded,
+    padded_positions,
+    plain_cache_layers,
+)
 from astra_rl_training.logprobs import ForwardArgs, returned_cache
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
@@ -114,7 +121,7 @@ class InterleavedGenerate:
                     seen, positions = self._drop(cache, seen, positions, keep)
                 ids, chunk = self._chunk([r.pending for r in rows], device)
                 seen = torch.cat([seen, chunk], dim=1)
-                out = self._forward(ids, seen, positions[:, None] + _offsets(chunk), cache)
+                out = self._forward(ids, seen, positions[:, None] + padded_positions(chunk), cache)
                 logits = out.logits[:, -1, :]
                 positions = positions + chunk.sum(-1)
 
@@ -127,7 +134,7 @@ class InterleavedGenerate:
         distinct: dict[tuple[int, ...], int] = {}
         which = [distinct.setdefault(tuple(r.pending), len(distinct)) for r in rows]
         ids, mask = self._chunk(list(distinct), device)
-        out = self._forward(ids, mask, _offsets(mask), None)
+        out = self._forward(ids, mask, padded_positions(mask), None)
         cache = returned_cache(out)
         index = torch.tensor(which, dtype=torch.long, device=device)
         if len(distinct) < len(rows):
@@ -159,12 +166,7 @@ class InterleavedGenerate:
         self, pending: Sequence[Sequence[int]], device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A pass's ids, each row's pending tokens left-padded to the widest, and their mask."""
-        width = max(len(p) for p in pending)
-        ids = torch.full((len(pending), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(pending), width), dtype=torch.long)
-        for j, tokens in enumerate(pending):
-            ids[j, width - len(tokens) :] = torch.tensor(list(tokens), dtype=torch.long)
-            mask[j, width - len(tokens) :] = 1
+        ids, mask = left_padded(pending, self.pad_id)
         return ids.to(device), mask.to(device)
 
     def _drop(
@@ -183,11 +185,6 @@ class InterleavedGenerate:
             if cols is not None:
                 layer.keys, layer.values = layer.keys[:, :, cols], layer.values[:, :, cols]
         return seen, positions
-
-
-def _offsets(mask: torch.Tensor) -> torch.Tensor:
-    """Each column's position within its row's real tokens (pads: 0, they are masked)."""
-    return (mask.cumsum(-1) - 1).clamp_min(0)
 
 
 def sample(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:

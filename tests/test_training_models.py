@@ -220,6 +220,22 @@ def test_tiny_model_saves_and_reloads_through_auto_classes(tmp_path: Path, token
     assert t2("hello <tool_call>")["input_ids"] == tok("hello <tool_call>")["input_ids"]
 
 
+def test_llama_architecture_has_no_query_key_norms(tmp_path: Path) -> None:
+    options = attrs.evolve(SMALL, architecture="llama")
+    directory = build_tiny_model_for(conversations(), tmp_path / "llama", options, seed=3)
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    assert model.config.model_type == "llama"
+    names = set(model.state_dict())
+    assert not any("q_norm" in n or "k_norm" in n for n in names)
+    qwen3 = AutoModelForCausalLM.from_config(
+        tiny_config(AutoTokenizer.from_pretrained(directory), SMALL)
+    )
+    assert any("q_norm" in n for n in qwen3.state_dict())
+    assert model.config.tie_word_embeddings and model.config.num_attention_heads == SMALL.num_heads
+    with pytest.raises(ValueError, match="architecture"):
+        TinyModelOptions(architecture="gpt2")  # type: ignore[arg-type]
+
+
 def test_half_billion_config_is_an_option(tokenizer: Any) -> None:
     opts = TinyModelOptions(
         vocab_size=2048,
@@ -254,7 +270,10 @@ def test_stage_names_resolve_to_saved_models(tmp_path: Path) -> None:
 
 def test_signature_tools_format_lists_each_tool_on_one_line(tmp_path: Path) -> None:
     options = TinyModelOptions(
-        vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128,
+        vocab_size=512,
+        hidden_size=64,
+        num_layers=2,
+        intermediate_size=128,
         tools_format="signatures",
     )
     convs = conversations()
@@ -268,9 +287,9 @@ def test_signature_tools_format_lists_each_tool_on_one_line(tmp_path: Path) -> N
         fn = tool["function"]
         args = ", ".join(fn.get("parameters", {}).get("properties", {}))
         assert line == f"{fn['name']}({args}): {fn.get('description', '')}"
-    json_text = train_tokenizer(
-        render_conversations(convs), vocab_size=512
-    ).apply_chat_template(list(conv.messages), tools=list(conv.tools), tokenize=False)
+    json_text = train_tokenizer(render_conversations(convs), vocab_size=512).apply_chat_template(
+        list(conv.messages), tools=list(conv.tools), tokenize=False
+    )
     assert len(text) < len(json_text)
     # everything after the system turn renders exactly as with the JSON listing
     assert text.split("<|im_end|>", 1)[1] == json_text.split("<|im_end|>", 1)[1]

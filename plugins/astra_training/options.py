@@ -34,10 +34,11 @@ def _at_most_renamings(instance: Any, attribute: attrs.Attribute[Any], value: An
 
 @attrs.frozen
 class TinyModelOptions:
-    """A Qwen3-architecture model built from scratch, with a BPE tokenizer trained on the run's
-    own data. The defaults (about 1 M parameters) learn a tool-calling format on two CPU cores in
-    minutes; a Qwen3-0.6B-like shape for a GPU is hidden_size 1024, num_layers 28, num_heads 16,
-    num_kv_heads 8, head_dim 128, intermediate_size 3072 (about 0.45 B with a 2k vocabulary)."""
+    """A Qwen3- (or Llama-) architecture model built from scratch, with a BPE tokenizer trained
+    on the run's own data. The defaults (about 1 M parameters) learn a tool-calling format on two
+    CPU cores in minutes; a Qwen3-0.6B-like shape for a GPU is hidden_size 1024, num_layers 28,
+    num_heads 16, num_kv_heads 8, head_dim 128, intermediate_size 3072 (about 0.45 B with a 2k
+    vocabulary)."""
 
     vocab_size: int = attrs.field(
         default=1024,
@@ -63,6 +64,13 @@ class TinyModelOptions:
         "or 'names' (a bare 'name(arg, ...)' line each under a one-line instruction: the "
         "shortest prompt); tool calls keep the Hermes <tool_call> JSON either way",
         "json",
+    )
+    architecture: Literal["qwen3", "llama"] = _opt(
+        "'qwen3' (RMS-normed queries and keys) or 'llama' (none): a normed head of width 16 "
+        "caps its attention logits near 4 x the norm weights squared, so the sharp attention "
+        "that copying a name needs forms late; 'llama' lets the logits grow with the weights",
+        "qwen3",
+        attrs.validators.in_(("qwen3", "llama")),
     )
     hidden_size: int = attrs.field(default=128, validator=_positive, metadata={"help": "width"})
     num_layers: int = attrs.field(

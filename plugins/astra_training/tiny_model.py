@@ -3,8 +3,9 @@
 The tokenizer is a byte-level BPE trained on the run's own data (its conversations rendered
 with the tool-calling template), so every byte sequence stays encodable and the frequent pieces
 of the data (the tool preamble, JSON keys, tool names) become single tokens. The model is a
-``Qwen3Config`` decoder initialised from the seed. Both are saved with ``save_pretrained`` and
-load back through ``AutoTokenizer``/``AutoModelForCausalLM`` like any hub model.
+``Qwen3Config`` (or ``LlamaConfig``) decoder initialised from the seed. Both are saved with
+``save_pretrained`` and load back through ``AutoTokenizer``/``AutoModelForCausalLM`` like any
+hub model.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def train_tokenizer(
 
 
 def tiny_config(tokenizer: Any, options: TinyModelOptions) -> Any:
-    from transformers import Qwen3Config
+    from transformers import LlamaConfig, Qwen3Config
 
     if options.hidden_size % options.num_heads and not options.head_dim:
         raise ValueError(
@@ -128,7 +129,8 @@ def tiny_config(tokenizer: Any, options: TinyModelOptions) -> Any:
     pad = tokenizer.convert_tokens_to_ids(PAD)
     # transformers 5 folds rope_theta into rope_parameters; 4.x reads it as it is
     rope: dict[str, Any] = {"rope_theta": options.rope_theta}
-    return Qwen3Config(
+    config_class = {"qwen3": Qwen3Config, "llama": LlamaConfig}[options.architecture]
+    return config_class(
         vocab_size=len(tokenizer),
         hidden_size=options.hidden_size,
         intermediate_size=options.intermediate_size,

@@ -10,7 +10,12 @@ from typing import Any
 import attrs
 import pytest
 import torch
-from astra_training.assistant_mask import has_generation_markers, tokenize_conversation
+from astra_training.assistant_mask import (
+    TokenizedConversation,
+    has_generation_markers,
+    tokenize_conversation,
+    with_tool_output_weight,
+)
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import Conversation, normalize_messages
 from astra_training.models import load_model_and_tokenizer, resolve_model
@@ -24,9 +29,10 @@ from astra_training.tiny_model import (
     train_tokenizer,
 )
 from test_training_conversations import make_conversations
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from tokenizers import Tokenizer, models
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
-from astra_core.errors import ConfigError, RecordError
+from astra_core.errors import AstraError, ConfigError, RecordError
 
 SMALL = TinyModelOptions(vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128)
 
@@ -149,6 +155,31 @@ def test_mask_from_prefix_renders_matches_generation_markers(tokenizer: Any) -> 
         marked = tokenize_conversation(tokenizer, conv.messages, conv.tools)
         derived = tokenize_conversation(plain, conv.messages, conv.tools)
         assert derived == marked
+
+
+def test_tool_output_weight_covers_exactly_the_tool_responses(tokenizer: Any) -> None:
+    checked = 0
+    for conv in conversations(12, seed=3):
+        outputs = [m["content"] for m in conv.messages if m["role"] == "tool"]
+        if not outputs:
+            continue
+        tc = tokenize_conversation(tokenizer, conv.messages, conv.tools)
+        weighted = with_tool_output_weight(tc, tokenizer, 0.25)
+        assert weighted.input_ids == tc.input_ids
+        # assistant tokens keep their 1, the rest stays 0 but for the responses' own tokens
+        assert all(
+            w == m for w, m in zip(weighted.assistant_mask, tc.assistant_mask, strict=True) if m
+        )
+        runs = masked_runs(tc.input_ids, [float(w == 0.25) for w in weighted.assistant_mask])
+        assert [tokenizer.decode(r).strip() for r in runs] == [o.strip() for o in outputs]
+        assert weighted.targets == tc.targets + 0.25 * sum(map(len, runs))
+        checked += 1
+    assert checked >= 3
+    # a tokenizer without the markers as tokens is refused, naming the conversation
+    bare = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()))
+    tc = TokenizedConversation((1, 2, 3), (0, 1, 1), "c9")
+    with pytest.raises(AstraError, match=r"c9: tool_output_weight needs <tool_response>"):
+        with_tool_output_weight(tc, bare, 0.5)
 
 
 def test_weight_zero_turns_stay_in_context_but_out_of_the_mask(tokenizer: Any) -> None:

@@ -24,13 +24,46 @@ _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 @attrs.frozen
 class TokenizedConversation:
+    """Ids and the loss weight of each: 1 on assistant tokens, 0 elsewhere, except tool
+    outputs when ``with_tool_output_weight`` gave them one."""
+
     input_ids: tuple[int, ...]
-    assistant_mask: tuple[int, ...]
+    assistant_mask: tuple[float, ...]
     source: str = ""
 
     @property
-    def targets(self) -> int:
+    def targets(self) -> float:
         return sum(self.assistant_mask)
+
+
+TOOL_RESPONSE = ("<tool_response>", "</tool_response>")
+
+
+def with_tool_output_weight(
+    tc: TokenizedConversation, tokenizer: Any, weight: float
+) -> TokenizedConversation:
+    """``tc`` with ``weight`` on the tokens between ``<tool_response>`` and
+    ``</tool_response>``: an auxiliary objective for a model trained from scratch, whose tool
+    outputs echo the names its calls copied (a short-range copy that forms sooner).
+
+    Raises ``AstraError`` when the tokenizer does not hold both markers as single tokens."""
+    start, end = (tokenizer.convert_tokens_to_ids(t) for t in TOOL_RESPONSE)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if not isinstance(start, int) or not isinstance(end, int) or unk in (start, end):
+        raise AstraError(
+            f"{tc.source}: tool_output_weight needs {TOOL_RESPONSE[0]} and {TOOL_RESPONSE[1]} "
+            "as single tokens of the tokenizer, as Qwen's and ASTRA's tiny models have"
+        )
+    mask = list(tc.assistant_mask)
+    inside = False
+    for t, token in enumerate(tc.input_ids):
+        if token == end:
+            inside = False
+        elif inside and not mask[t]:
+            mask[t] = weight
+        elif token == start:
+            inside = True
+    return attrs.evolve(tc, assistant_mask=tuple(mask))
 
 
 def has_generation_markers(tokenizer: Any) -> bool:

@@ -121,8 +121,8 @@ class Batch:
         )
 
 
-def row_targets(row: Row, examples: Sequence[TokenizedConversation]) -> int:
-    """Tokens of ``row`` that count in the loss (the first token of a row predicts nothing)."""
+def row_targets(row: Row, examples: Sequence[TokenizedConversation]) -> float:
+    """Loss weight of ``row``'s tokens (the first token of a row predicts nothing)."""
     mask = [m for i in row for m in examples[i].assistant_mask]
     return sum(mask[1:])
 

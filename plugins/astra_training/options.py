@@ -137,6 +137,13 @@ class SFTOptions:
         0,
         _at_most_renamings,
     )
+    tool_output_weight: float = _opt(
+        "loss weight of the tokens inside tool responses (0: assistant tokens only). For a "
+        "model trained from scratch: tool outputs echo the names the calls copied, a short-range "
+        "copy that teaches copying sooner; leave it 0 for a pretrained model",
+        0.0,
+        _non_negative,
+    )
     sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
     system_prompt: str | None = _opt(
         "system message put first in conversations that have none (use the one RL and eval use)",

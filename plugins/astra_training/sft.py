@@ -33,6 +33,7 @@ from astra_training.assistant_mask import (
     TokenizedConversation,
     has_generation_markers,
     tokenize_conversation,
+    with_tool_output_weight,
 )
 from astra_training.batches import Row, RowStream, collate, make_rows, row_targets
 from astra_training.checkpoints import CheckpointManager
@@ -145,6 +146,8 @@ class SFTTrainer:
             if sum(tc.assistant_mask[1:]) == 0:
                 dropped["no_assistant_tokens"] += 1
                 continue
+            if o.tool_output_weight:
+                tc = with_tool_output_weight(tc, tokenizer, o.tool_output_weight)
             examples.append(tc)
         if not examples:
             raise AstraError(

@@ -44,7 +44,7 @@ def with_tool_output_weight(
 ) -> TokenizedConversation:
     """``tc`` with ``weight`` on the tokens between ``<tool_response>`` and
     ``</tool_response>``: an auxiliary objective for a model trained from scratch, whose tool
-    outputs echo the names its calls copied (a short-range copy that forms sooner).
+    outputs echo the names its calls copied (a copy from a few tokens back).
 
     Raises ``AstraError`` when the tokenizer does not hold both markers as single tokens."""
     start, end = (tokenizer.convert_tokens_to_ids(t) for t in TOOL_RESPONSE)

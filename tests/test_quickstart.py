@@ -83,3 +83,4 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
         assert is_holdout(by_question[question].id, 0.2)
     text = (tmp_path / "report.md").read_text()
     assert "train-sft/base" in text and "train-rl" in text
+    assert "call arguments copied verbatim" in text

@@ -20,7 +20,7 @@ from astra_arenas.demonstrations import dependency_levels
 from astra_rl_training.generation import Sampling
 from astra_rl_training.models import load_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
-from astra_rl_training.trainer import RLTrainer, make_engine
+from astra_rl_training.trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
@@ -135,6 +135,8 @@ def test_gold_policy_rollouts_are_multi_turn_masked_and_score_one(run_dir):
         assert "<tool_response>" in text_masked and "<tool_response>" not in text_trained
         assert text_trained.count("<|im_end|>") == r.episode.turns
         assert all(not c.error for c in r.episode.calls)
+    # every gold argument is copied from the question or an earlier tool output
+    assert _episode_metrics(rollouts)["copied_args"] == 1.0
 
 
 def test_malformed_and_unknown_calls_become_error_observations(run_dir):

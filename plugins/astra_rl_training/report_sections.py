@@ -16,6 +16,7 @@ EVAL_ROWS = (
     ("recall", "mean recall"),
     ("precision", "mean precision"),
     ("calls_per_episode", "calls per episode"),
+    ("copied_args", "call arguments copied verbatim from the question or a tool output"),
     ("turns_per_episode", "turns per episode"),
 )
 

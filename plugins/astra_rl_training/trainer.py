@@ -20,6 +20,7 @@ from astra_core.splits import is_holdout
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_rl_training.grounding import copied_arguments
 from astra_rl_training.interleaved import InterleavedGenerate
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
 from astra_rl_training.models import load_policy, resolve_model, save_policy
@@ -381,12 +382,16 @@ def _grad_norm(model: Any) -> float:
 def _episode_metrics(rollouts: Sequence[Rollout]) -> dict[str, float]:
     n = max(1, len(rollouts))
     rewards = [r.episode.reward for r in rollouts if r.episode.reward is not None]
+    counts = [copied_arguments(r.episode.messages) for r in rollouts]
+    arguments = sum(total for _, total in counts)
     return {
         "reward": sum(x.value for x in rewards) / n,
         "recall": sum(x.recall for x in rewards) / n,
         "precision": sum(x.precision for x in rewards) / n,
         "success_rate": sum(1 for x in rewards if x.recall >= 1.0) / n,
         "calls_per_episode": sum(len(r.episode.calls) for r in rollouts) / n,
+        # of the calls' string arguments, the share found verbatim earlier in the episode
+        "copied_args": sum(c for c, _ in counts) / arguments if arguments else 0.0,
         "turns_per_episode": sum(r.episode.turns for r in rollouts) / n,
         "episode_tokens": sum(len(r.ids) for r in rollouts) / n,
         "episodes": float(len(rollouts)),

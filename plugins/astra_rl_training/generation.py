@@ -39,12 +39,9 @@ class PaddedGenerate:
     ) -> list[list[int]]:
         if not prompts:
             return []
-        ids, mask = self._left_padded(prompts)
+        ids, mask = left_padded(prompts, self.pad_id)
         sequences, _ = self._generate(ids, mask, max_new_tokens, sampling)
         return self._new_tokens(sequences, ids.shape[1], max_new_tokens)
-
-    def _left_padded(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        return left_padded(prompts, self.pad_id)
 
     def _generate(
         self,
@@ -163,7 +160,7 @@ class CachedPaddedGenerate(PaddedGenerate):
         entries = [self._usable(key, prompt) for key, prompt in zip(keys, prompts, strict=True)]
         self.forget()  # replaced below by this call's rows: the others are done
         entries = self._prefill_missing(prompts, entries)
-        ids, mask = self._left_padded(prompts)
+        ids, mask = left_padded(prompts, self.pad_id)
         width = ids.shape[1]
         # the columns every row has cached (left-padded rows end at `width`)
         common = width - max(
@@ -196,7 +193,7 @@ class CachedPaddedGenerate(PaddedGenerate):
                 heads.setdefault(tuple(prompt[:-1]), []).append(row)
         if not heads:
             return entries
-        ids, mask = self._left_padded(list(heads))
+        ids, mask = left_padded(list(heads), self.pad_id)
         width = ids.shape[1]
         device = next(self.model.parameters()).device
         ids, mask = ids.to(device), mask.to(device)

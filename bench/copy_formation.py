@@ -17,8 +17,9 @@ a previous-token ("induction") copy keyed on the preceding piece cannot
 tell those pieces apart, as the preceding piece is a space everywhere, so they lag.
 
 Measured on two CPU cores (1,600 steps of 16, seed 0), copy accuracy / after a space / names
-whole: lr 6e-3, the SFT lr the quickstart used to run at, 0.53 / 0.21 / 0.02; lr 1e-3 0.80 /
-0.72 / 0.23 (still rising); lr 1e-3 with a 4,096-piece vocabulary 0.76 / 0.37 / 0.25.
+whole: lr 6e-3, the SFT lr the quickstart used to run at, 0.53 / 0.21 / 0.02; 2e-3 0.75 / 0.61
+/ 0.23; 1e-3 0.80 / 0.72 / 0.23 (still rising); 5e-4 0.84 / 0.83 / 0.34; 1e-3 with a 4,096-piece
+vocabulary 0.76 / 0.37 / 0.25.
 
     python bench/copy_formation.py [--lrs 6e-3,1e-3] [--steps 1600] [--every 200] [--seed 0]
         [--vocab 1024]

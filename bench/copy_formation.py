@@ -7,7 +7,8 @@ model must repeat; only the repeat is trained on, and nothing in it but the sepa
 predicted without copying. The model is the quickstart's shape (``TinyModelOptions`` as in
 ``examples/quickstart.toml``: Llama, 2 layers, 8 heads of 16, vocab 1,024, spaces isolated),
 built once with a tokenizer trained on such lists; every learning rate starts from the same
-initial weights and sees the same batches (AdamW, linear warmup, then constant; clipping 1.0).
+initial weights and sees the same batches, collated and scored by the SFT trainer's own
+``collate`` and ``assistant_nll`` (AdamW, linear warmup, then constant; clipping 1.0).
 
 It prints, every ``--every`` steps, the accuracy of the greedy next-token prediction over the
 repeated half of 64 held-out lists; at the end also that accuracy on the pieces that follow a
@@ -37,8 +38,11 @@ from typing import Any
 import attrs
 import torch
 from astra_arenas.names import NameForge
+from astra_training.assistant_mask import TokenizedConversation
+from astra_training.batches import Batch, collate
 from astra_training.conversations import Conversation
 from astra_training.options import TinyModelOptions
+from astra_training.sft_loss import assistant_nll
 from astra_training.tiny_model import build_tiny_model_for
 
 KINDS = ("person", "company", "city", "country")
@@ -58,35 +62,31 @@ def name_list(rng: random.Random) -> str:
     return ", ".join(forge.new(rng.choice(KINDS)) for _ in range(rng.randint(4, 8)))
 
 
-def example(tokenizer: Any, rng: random.Random) -> tuple[list[int], int]:
-    """Token ids of prompt + repeat, and where the repeat starts."""
+def example(tokenizer: Any, rng: random.Random) -> TokenizedConversation:
+    """Prompt + repeat, the repeat alone trained on."""
     names = name_list(rng)
     prompt = tokenizer(f"Repeat exactly: {names}\n")["input_ids"]
-    return prompt + tokenizer(names)["input_ids"], len(prompt)
+    repeat = tokenizer(names)["input_ids"]
+    return TokenizedConversation(
+        tuple(prompt + repeat), (0.0,) * len(prompt) + (1.0,) * len(repeat), "copy drill"
+    )
 
 
-def batch(tokenizer: Any, rng: random.Random, size: int) -> tuple[torch.Tensor, ...]:
-    rows = [example(tokenizer, rng) for _ in range(size)]
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.full((size, width), tokenizer.pad_token_id, dtype=torch.long)
-    target = torch.zeros((size, width), dtype=torch.bool)
-    attention = torch.zeros((size, width), dtype=torch.long)
-    for b, (row, start) in enumerate(rows):
-        ids[b, : len(row)] = torch.tensor(row)
-        attention[b, : len(row)] = 1
-        target[b, start : len(row)] = True
-    return ids, target, attention
+def batch(tokenizer: Any, rng: random.Random, size: int) -> Batch:
+    """``size`` fresh examples, right-padded by the SFT trainer's own ``collate``."""
+    examples = [example(tokenizer, rng) for _ in range(size)]
+    return collate([(i,) for i in range(size)], examples, tokenizer.pad_token_id, packed=False)
 
 
-def accuracy(model: Any, held_out: tuple[torch.Tensor, ...], tokenizer: Any) -> list[float]:
+def accuracy(model: Any, held_out: Batch, tokenizer: Any) -> list[float]:
     """Greedy next-token accuracy over the repeats, over their after-space pieces, and the share
     of repeated names whose every piece is right (what a tool call needs)."""
-    ids, target, attention = held_out
+    ids = held_out.input_ids
     space, comma = (tokenizer(t)["input_ids"][0] for t in (" ", ","))
     with torch.no_grad():
-        pred = model(input_ids=ids, attention_mask=attention).logits[:, :-1].argmax(-1)
-    hit = (pred == ids[:, 1:]) | ~target[:, 1:]
-    scored = target[:, 1:]
+        logits = model(input_ids=ids, attention_mask=held_out.attention_mask).logits
+    scored = held_out.targets[:, 1:].bool()
+    hit = (logits[:, :-1].argmax(-1) == ids[:, 1:]) | ~scored
     after_space = scored & (ids[:, :-1] == space)
     names = whole = 0
     for b in range(ids.size(0)):
@@ -116,9 +116,8 @@ def train(base: Path, lr: float, args: argparse.Namespace) -> None:
     for step in range(1, args.steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = lr * min(1.0, step / args.warmup)
-        ids, target, attention = batch(tokenizer, rng, args.batch_size)
-        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]
-        loss = torch.nn.functional.cross_entropy(logits[target[:, 1:]], ids[:, 1:][target[:, 1:]])
+        drills = batch(tokenizer, rng, args.batch_size)
+        loss = assistant_nll(model, drills) / drills.targets[:, 1:].sum()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

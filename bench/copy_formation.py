@@ -1,14 +1,15 @@
 """Does the quickstart's tiny model learn to copy, and how soon, at a given learning rate?
 
 The quickstart's SFT reward turns on one skill: copying an unseen multi-piece name from the
-question (or a tool output) into a call. This isolates that skill. Each example is a list of
-4-8 fresh offline-world names (one syllable per word, as the quickstart draws them) that the
-model must repeat; only the repeat is trained on, and nothing in it but the separators can be
-predicted without copying. The model is the quickstart's shape (``TinyModelOptions`` as in
-``examples/quickstart.toml``: Llama, 2 layers, 8 heads of 16 with a key/value each, vocab 1,024,
-spaces isolated), built once with a tokenizer trained on such lists; every learning rate starts
-from the same initial weights and sees the same batches, collated and scored by the SFT
-trainer's own ``collate`` and ``assistant_nll`` (AdamW, linear warmup, then constant; clipping 1.0).
+question (or a tool output) into a call. This isolates that skill. Each example is a list of 4-8
+fresh offline-world names (one syllable per word, as the quickstart draws them) that the model
+must repeat; only the repeat is trained on, and nothing in it but the separators can be
+predicted without copying. The model is the quickstart's shape (``[train-sft.trainer.tiny]``,
+read from ``examples/quickstart.toml``: Llama, 2 layers, 8 heads of 16 with a key/value each,
+vocab 1,024, spaces isolated), built once with a tokenizer trained on such lists; every learning
+rate starts from the same initial weights and sees the same batches, collated and scored by the
+SFT trainer's own ``collate`` and ``assistant_nll`` (AdamW, linear warmup, then constant;
+clipping 1.0).
 
 It prints, every ``--every`` steps, the accuracy of the greedy next-token prediction over the
 repeated half of 64 held-out lists; at the end also that accuracy on the pieces that follow a
@@ -45,16 +46,12 @@ from astra_training.options import TinyModelOptions
 from astra_training.sft_loss import assistant_nll
 from astra_training.tiny_model import build_tiny_model_for
 
+from astra_core.config import load_config
+
 KINDS = ("person", "company", "city", "country")
-SHAPE = TinyModelOptions(
-    vocab_size=1024,
-    tools_format="names",
-    isolate_spaces=True,
-    architecture="llama",
-    num_layers=2,
-    num_heads=8,
-    num_kv_heads=8,
-)
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.toml"
+# read, not copied: the bench measures whatever shape the quickstart trains
+SHAPE = TinyModelOptions(**load_config(QUICKSTART).stages["train-sft"].trainer.options["tiny"])
 
 
 def name_list(rng: random.Random) -> str:

@@ -66,6 +66,15 @@ class Verifier(Protocol):
 
 
 @runtime_checkable
+class CallCreditVerifier(Verifier, Protocol):
+    """A verifier that can also say what each call contributed: ``call_credit`` returns one
+    value in [0, 1] per call, in order. The RL trainer's ``turn_credit`` option uses it to give
+    each turn's tokens an advantage of their own on top of the episode's."""
+
+    def call_credit(self, arena: Arena, calls: Sequence[ToolCallResult]) -> tuple[float, ...]: ...
+
+
+@runtime_checkable
 class RLAlgorithm(Protocol):
     """Advantages from grouped rewards and the policy loss on a batch of sampled tokens.
 

@@ -16,18 +16,38 @@ from astra_core.registry import ComponentBuilder
 def arena() -> Arena:
     """Three tool sub-questions and one non-tool leaf (which never counts)."""
     subs = (
-        SubQuestion("q1", "Who is the CEO of Zorvex Labs?", "Vel Tora", (), True, "get_company_ceo",
-                    ToolCall("get_company_ceo", {"company_name": "Zorvex Labs"})),
-        SubQuestion("q2", "Where does Vel Tora live?", "Quellar", ("q1",), True,
-                    "get_person_home_city",
-                    ToolCall("get_person_home_city", {"person_name": "Vel Tora"})),
-        SubQuestion("q3", "Population of Quellar?", "1,234,567", ("q2",), True,
-                    "get_city_population",
-                    ToolCall("get_city_population", {"city_name": "Quellar"})),
+        SubQuestion(
+            "q1",
+            "Who is the CEO of Zorvex Labs?",
+            "Vel Tora",
+            (),
+            True,
+            "get_company_ceo",
+            ToolCall("get_company_ceo", {"company_name": "Zorvex Labs"}),
+        ),
+        SubQuestion(
+            "q2",
+            "Where does Vel Tora live?",
+            "Quellar",
+            ("q1",),
+            True,
+            "get_person_home_city",
+            ToolCall("get_person_home_city", {"person_name": "Vel Tora"}),
+        ),
+        SubQuestion(
+            "q3",
+            "Population of Quellar?",
+            "1,234,567",
+            ("q2",),
+            True,
+            "get_city_population",
+            ToolCall("get_city_population", {"city_name": "Quellar"}),
+        ),
         SubQuestion("q4", "Is it above a million?", "yes", ("q3",), False),
     )
-    return Arena(question="?", answer="yes", topology="multi", subquestions=subs, tools=(),
-                 tool_code={})
+    return Arena(
+        question="?", answer="yes", topology="multi", subquestions=subs, tools=(), tool_code={}
+    )
 
 
 def ok(name: str, output: str) -> ToolCallResult:
@@ -53,6 +73,27 @@ def test_f1_matches_hand_computation():
     assert reward.solved == ("q1", "q2")
     assert reward.calls == 4
     assert reward.parts["needed"] == 3 and reward.parts["error_calls"] == 1
+
+
+def test_call_credit_goes_to_the_calls_that_raised_recall():
+    calls = [
+        err("get_company_ceo", "Vel Tora"),  # failed: no credit even though it names the answer
+        ok("get_company_ceo", '{"ceo": "Vel Tora"}'),
+        ok("get_company_ceo", '{"ceo": "Vel Tora"}'),  # a repeat solves nothing new
+        ok("get_weather", "sunny"),
+        ok("get_city_population", "1,234,567"),
+    ]
+    verifier = SubtaskF1Verifier()
+    assert verifier.call_credit(arena(), calls) == (0.0, 1.0, 0.0, 0.0, 1.0)
+    assert verifier.call_credit(arena(), []) == ()
+    # an output that answers two open sub-questions is one credited call; both are then solved
+    both = [
+        ok("get_person_home_city", '{"person_name": "Vel Tora", "home_city": "Quellar"}'),
+        ok("get_company_ceo", '{"ceo": "Vel Tora"}'),
+    ]
+    assert verifier.call_credit(arena(), both) == (1.0, 0.0)
+    strict = SubtaskF1Verifier(SubtaskF1Options(require_tool_match=True))
+    assert strict.call_credit(arena(), [ok("get_weather", "Vel Tora")]) == (0.0,)
 
 
 def test_all_solved_with_one_call_each_is_full_reward():

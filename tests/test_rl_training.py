@@ -24,10 +24,11 @@ from astra_rl_training.trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
-from astra_core.errors import AstraError
+from astra_core.errors import AstraError, ConfigError
+from astra_core.options import ComponentSpec
 from astra_core.pipeline import prepare, run_stage
-from astra_core.records import Arena
-from astra_core.registry import ComponentBuilder
+from astra_core.records import Arena, Reward
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_core.store import RecordStore
 
 SANDBOX = "bubblewrap" if shutil.which("bwrap") else "subprocess"
@@ -238,9 +239,10 @@ def test_sigkill_then_resume_reproduces_the_unbroken_run(run_dir, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_update_moves_the_policy_towards_rewarded_episodes(run_dir):
+@pytest.mark.parametrize("turn_credit", [0.0, 1.0])
+def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit):
     """One GRPO update on gold rollouts (reward 1) against corrupted ones (reward 0) raises the
-    log-probability of the gold tokens."""
+    log-probability of the gold tokens (with turn-level credit too)."""
     arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:2]
     engine, parser = engine_for(run_dir)
     engine.generator = GoldPolicy(arenas, engine.chat, parser)
@@ -249,7 +251,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir):
     from astra_rl_training.trainer import pad_batch, token_logprobs
 
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
-    trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0), builder)
+    trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0, turn_credit=turn_credit), builder)
     model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -324,3 +326,88 @@ def test_rename_arenas_refuses_arenas_without_names_before_any_rollout(run_dir, 
     with pytest.raises(AstraError, match=r"record no entity names to rename \(e\.g\. \w+"):
         run_stage("train-rl", config, plugins, out, quiet=True)
     assert not (out / "train-rl" / "metrics.jsonl").exists()
+
+
+class MiscopyingPolicy(GoldPolicy):
+    """The gold policy, but its last turn of calls names an entity that does not exist."""
+
+    def generate(self, prompts, budgets, sampling):
+        out = []
+        for ids, gold in zip(prompts, super().generate(prompts, budgets, sampling), strict=True):
+            text = self.chat.tokenizer.decode(ids)
+            arena = next(a for q, a in self.by_question.items() if q in text)
+            levels = dependency_levels(arena)
+            if (
+                text.count("<tool_response>")
+                and text.count("<|im_start|>user") - 1 == len(levels) - 1
+            ):
+                calls = [
+                    attrs.evolve(sq.call, arguments=dict.fromkeys(sq.call.arguments, "Nobody"))
+                    for sq in arena.subquestions
+                    if sq.id in levels[-1]
+                ]
+                gold = [*self.chat.encode(self.parser.format(calls)), self.chat.end_of_turn_id]
+            out.append(gold)
+        return out
+
+
+def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
+    """turn_credit: the tokens of a turn whose calls solved sub-questions get more than the
+    episode's advantage, those of a turn whose calls failed get less, the final answer gets
+    the episode's advantage alone."""
+    from astra_rl_training.turn_credit import padded_advantages, token_advantages, turn_spans
+
+    arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())
+    arena = next(a for a in arenas if len(dependency_levels(a)) >= 2)
+    engine, parser = engine_for(run_dir)
+    engine.generator = GoldPolicy([arena], engine.chat, parser)
+    (gold,), _ = engine.run([arena], Sampling(do_sample=False))
+    engine.generator = MiscopyingPolicy([arena], engine.chat, parser)
+    (bad,), _ = engine.run([arena], Sampling(do_sample=False))
+    assert gold.call_credit and all(c == 1.0 for c in gold.call_credit)
+    assert bad.call_credit[-1] == 0.0 and bad.reward < gold.reward
+    spans = turn_spans(gold)
+    assert len(spans) == gold.episode.turns and spans[-1][2] == 0  # the answer: no calls
+    assert sum(n for _, _, n in spans) == len(gold.episode.calls)
+    assert [gold.ids[s:e] for s, e, _ in spans] == [
+        tuple(t for t, m in zip(gold.ids[s:e], gold.mask[s:e], strict=True) if m)
+        for s, e, _ in spans
+    ]
+
+    episode_adv = torch.tensor([1.0, -1.0])
+    (g_adv, b_adv) = token_advantages([[gold, bad]], episode_adv, 0.5)
+    first_g, answer_g = turn_spans(gold)[0], turn_spans(gold)[-1]
+    first_b, miscopied_b = turn_spans(bad)[0], turn_spans(bad)[-2]
+    assert (g_adv[first_g[0] : first_g[1]] > 1.0).all()
+    assert (g_adv[answer_g[0] : answer_g[1]] == 1.0).all()
+    # the worse episode's good first turn is pushed down less than its miscopied turn
+    assert (b_adv[first_b[0] : first_b[1]] > -1.0).all()
+    assert (b_adv[miscopied_b[0] : miscopied_b[1]] < -1.0).all()
+    # coefficient 0, or a group whose turns all did alike: the episode's advantage everywhere
+    (g0, b0) = token_advantages([[gold, bad]], episode_adv, 0.0)
+    assert (g0 == 1.0).all() and (b0 == -1.0).all()
+    (g1, g2) = token_advantages([[gold, gold]], episode_adv, 0.5)
+    assert (g1 == 1.0).all() and (g2 == -1.0).all()
+    # shifted and padded as the log-probs are
+    padded = padded_advantages([g_adv, b_adv], max(len(gold.ids), len(bad.ids)) + 3)
+    assert padded.shape == (2, max(len(gold.ids), len(bad.ids)) + 2)
+    assert torch.equal(padded[0, : len(gold.ids) - 1], g_adv[1:])
+
+    with pytest.raises(ValueError, match=f"arena {gold.episode.arena_id}: .* call credits"):
+        turn_spans(attrs.evolve(gold, call_credit=gold.call_credit[:-1]))
+
+
+def test_turn_credit_needs_a_verifier_that_gives_call_credit():
+    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    Registrar(builder.registry, "verifier", "my-plugin", None).add(
+        "episode-only", lambda options, builder: EpisodeOnly()
+    )
+    with pytest.raises(
+        ConfigError, match=r"turn_credit = 0.5 needs .* 'episode-only' \(plugin my-plugin\)"
+    ):
+        RLTrainer(RLOptions(turn_credit=0.5, verifier=ComponentSpec("episode-only")), builder)
+
+
+class EpisodeOnly:
+    def score(self, arena, calls):
+        return Reward(value=0.0, recall=0.0, precision=0.0)

@@ -30,6 +30,26 @@ class SubtaskF1Verifier:
                 solved.append(sq.id)
         return tuple(solved)
 
+    def call_credit(self, arena: Arena, calls: Sequence[ToolCallResult]) -> tuple[float, ...]:
+        """1.0 for each call that solves a needed sub-question no earlier call solved, else
+        0.0: the calls that raised recall (failed, repeated and useless calls earn nothing)."""
+        open_ = list(arena.needed)
+        credit = []
+        for call in calls:
+            hits = (
+                []
+                if call.error
+                else [
+                    sq
+                    for sq in open_
+                    if (not self.options.require_tool_match or call.name == sq.tool)
+                    and self.match(sq.answer, call.output)
+                ]
+            )
+            open_ = [sq for sq in open_ if sq not in hits]
+            credit.append(1.0 if hits else 0.0)
+        return tuple(credit)
+
     def score(self, arena: Arena, calls: Sequence[ToolCallResult]) -> Reward:
         needed = len(arena.needed)
         solved = self.solved_ids(arena, calls)

@@ -79,6 +79,12 @@ class RLOptions:
         "reward is for copying names, not for recalling them",
         False,
     )
+    turn_credit: float = _help(
+        "weight of each turn's own advantage, from its calls' credit against the group's other "
+        "turns, added to the episode's advantage on the turn's tokens (0: episode-level only; "
+        "needs a verifier with call_credit, as subtask-f1)",
+        0.0,
+    )
     checkpoint_every: int = _help("save a full checkpoint every N steps (0: only at the end)", 10)
     keep_checkpoints: int = _help("full checkpoints kept (the latest ones)", 2)
     rollout: RolloutOptions = attrs.field(factory=RolloutOptions)

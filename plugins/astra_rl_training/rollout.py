@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from astra_core.protocols import ToolCallParser, Verifier
+from astra_core.protocols import CallCreditVerifier, ToolCallParser, Verifier
 from astra_core.records import Arena, Episode, Reward, ToolCallResult
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import Sampling
@@ -50,6 +50,8 @@ class Rollout:
     ids: tuple[int, ...]
     mask: tuple[int, ...]
     prompt_len: int
+    # one value per call from a CallCreditVerifier (empty when the verifier gives none)
+    call_credit: tuple[float, ...] = ()
 
     @property
     def reward(self) -> float:
@@ -312,4 +314,9 @@ class RolloutEngine:
             turns=e.turns,
             stop_reason=e.stop_reason,
         )
-        return Rollout(episode, tuple(e.ids), tuple(e.mask), e.prompt_len)
+        credit = (
+            self.verifier.call_credit(e.arena, e.calls)
+            if isinstance(self.verifier, CallCreditVerifier)
+            else ()
+        )
+        return Rollout(episode, tuple(e.ids), tuple(e.mask), e.prompt_len, tuple(credit))

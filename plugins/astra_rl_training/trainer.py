@@ -14,6 +14,7 @@ from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
+from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
@@ -26,6 +27,7 @@ from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
+from astra_rl_training.turn_credit import padded_advantages, token_advantages
 
 
 def load_arenas(
@@ -110,12 +112,17 @@ def pad_batch(
 
 
 def _encode(rollout: Rollout) -> dict[str, Any]:
-    return {"episode": rollout.episode.to_dict(), "prompt_len": rollout.prompt_len}
+    return {
+        "episode": rollout.episode.to_dict(),
+        "prompt_len": rollout.prompt_len,
+        "call_credit": list(rollout.call_credit),
+    }
 
 
 def _decode(item: dict[str, Any]) -> Rollout:
     episode = Episode.from_dict(item["episode"])
-    return Rollout(episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]))
+    credit = tuple(float(x) for x in item.get("call_credit", ()))
+    return Rollout(episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]), credit)
 
 
 class RLTrainer:
@@ -128,6 +135,13 @@ class RLTrainer:
         self.verifier = builder.build("verifier", options.verifier)
         self.parser = builder.build("tool_call_parser", options.parser)
         self.sandbox = builder.build("sandbox", options.sandbox)
+        if options.turn_credit and not isinstance(self.verifier, CallCreditVerifier):
+            name = options.verifier.name
+            plugin = builder.registry.get("verifier", name).plugin
+            raise ConfigError(
+                f"rl: turn_credit = {options.turn_credit} needs a verifier with call_credit(); "
+                f"verifier {name!r} (plugin {plugin}) has none"
+            )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from accelerate import Accelerator
@@ -300,6 +314,7 @@ class RLTrainer:
         rewards = torch.tensor([[r.reward for r in g] for g in batch], dtype=torch.float32)
         advantages = self.algorithm.advantages(rewards).reshape(-1)
         rollouts = [r for g in batch for r in g]
+        per_token = token_advantages(batch, advantages, o.turn_credit) if o.turn_credit else None
         device = accelerator.device
         micro = o.micro_batch_size or len(rollouts)
         # The batch's loss denominator, shared by its micro-batches (token-level averaging over
@@ -345,8 +360,13 @@ class RLTrainer:
                                 prompt_groups=groups,
                             )
                     kwargs["ref_logprobs"] = ref_cache[start]
+                chunk_adv = (
+                    padded_advantages(per_token[start : start + micro], ids.shape[1])
+                    if per_token is not None
+                    else advantages[start : start + micro]
+                )
                 loss, parts = self.algorithm.policy_loss(
-                    logprobs, old, advantages[start : start + micro].to(device), mask, **kwargs
+                    logprobs, old, chunk_adv.to(device), mask, **kwargs
                 )
                 accelerator.backward(loss)
                 loss_sum += float(loss.item())

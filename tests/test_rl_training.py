@@ -397,7 +397,7 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
         turn_spans(attrs.evolve(gold, call_credit=gold.call_credit[:-1]))
 
 
-def test_turn_credit_needs_a_verifier_that_gives_call_credit():
+def test_turn_credit_needs_a_verifier_with_call_credit_and_token_advantages():
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
     Registrar(builder.registry, "verifier", "my-plugin", None).add(
         "episode-only", lambda options, builder: EpisodeOnly()
@@ -406,6 +406,9 @@ def test_turn_credit_needs_a_verifier_that_gives_call_credit():
         ConfigError, match=r"turn_credit = 0.5 needs .* 'episode-only' \(plugin my-plugin\)"
     ):
         RLTrainer(RLOptions(turn_credit=0.5, verifier=ComponentSpec("episode-only")), builder)
+    with pytest.raises(ConfigError, match=r"rl_algorithm 'gspo' \(plugin [\w-]+\) takes one per"):
+        RLTrainer(RLOptions(turn_credit=0.5, algorithm=ComponentSpec("gspo")), builder)
+    assert RLTrainer(RLOptions(turn_credit=0.5, algorithm=ComponentSpec("dapo")), builder)
 
 
 class EpisodeOnly:

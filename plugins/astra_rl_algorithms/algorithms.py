@@ -59,6 +59,8 @@ class PolicyGradientAlgorithm:
 
     name: ClassVar[str] = "policy-gradient"
     aggregation: ClassVar[str] = TOKEN_MEAN
+    # policy_loss also takes advantages of shape (batch, tokens) (the trainer's turn_credit)
+    per_token_advantages: ClassVar[bool] = True
 
     def __init__(self, options: Any) -> None:
         self.options = options
@@ -250,6 +252,7 @@ class GSPO(PolicyGradientAlgorithm):
 
     name = "gspo"
     aggregation = SEQUENCE_MEAN
+    per_token_advantages = False  # one ratio per sequence, so one advantage per sequence
 
     def __init__(self, options: GSPOOptions | None = None) -> None:
         super().__init__(options or GSPOOptions())

@@ -142,6 +142,14 @@ class RLTrainer:
                 f"rl: turn_credit = {options.turn_credit} needs a verifier with call_credit(); "
                 f"verifier {name!r} (plugin {plugin}) has none"
             )
+        if options.turn_credit and not getattr(self.algorithm, "per_token_advantages", False):
+            name = options.algorithm.name
+            plugin = builder.registry.get("rl_algorithm", name).plugin
+            raise ConfigError(
+                f"rl: turn_credit = {options.turn_credit} needs an algorithm that takes an "
+                f"advantage per token (per_token_advantages = True); rl_algorithm {name!r} "
+                f"(plugin {plugin}) takes one per sequence"
+            )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from accelerate import Accelerator

@@ -393,6 +393,11 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
     assert padded.shape == (2, max(len(gold.ids), len(bad.ids)) + 2)
     assert torch.equal(padded[0, : len(gold.ids) - 1], g_adv[1:])
 
+    # the carry-over buffer's checkpoint keeps the credit
+    from astra_rl_training.trainer import _decode, _encode
+
+    assert _decode(json.loads(json.dumps(_encode(bad)))) == bad
+
     with pytest.raises(ValueError, match=f"arena {gold.episode.arena_id}: .* call credits"):
         turn_spans(attrs.evolve(gold, call_credit=gold.call_credit[:-1]))
 

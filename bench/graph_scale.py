@@ -90,6 +90,12 @@ class CatalogGenerator:
 
     def sizes(self, servers: int, tools: int) -> list[int]:
         """Tools per server: long-tailed (lognormal around 9), 3..90, summing to ``tools``."""
+        if not servers * MIN_TOOLS <= tools <= servers * MAX_TOOLS:
+            # the balancing loop below would never end
+            raise ValueError(
+                f"{tools} tools cannot be spread over {servers} servers of {MIN_TOOLS} to "
+                f"{MAX_TOOLS} tools each"
+            )
         rng = self.rng
         sizes = [
             min(MAX_TOOLS, max(MIN_TOOLS, round(rng.lognormvariate(2.2, 0.65))))
@@ -396,6 +402,11 @@ def main() -> None:
         print(json.dumps(measure(args.worker, args.seed)))
         return
 
+    if not args.servers * MIN_TOOLS <= args.tools <= args.servers * MAX_TOOLS:
+        parser.error(
+            f"--tools {args.tools} cannot be spread over --servers {args.servers} "
+            f"({MIN_TOOLS} to {MAX_TOOLS} tools a server)"
+        )
     fractions = [float(f) for f in args.fractions.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)

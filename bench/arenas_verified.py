@@ -10,7 +10,10 @@ Two numbers, both through the real sandbox component:
 
 Usage::
 
-    python bench/arenas_verified.py [--count 60] [--sandbox subprocess] [--json]
+    python bench/arenas_verified.py [--count 60] [--sandbox bubblewrap|subprocess] [--json]
+
+The sandbox defaults to bubblewrap where ``bwrap`` is installed (what a user runs), else
+subprocess.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from collections import Counter
 
@@ -32,7 +36,11 @@ from astra_core.registry import ComponentBuilder
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=60, help="arenas to build")
-    parser.add_argument("--sandbox", default="subprocess", help="sandbox component name")
+    parser.add_argument(
+        "--sandbox",
+        default="bubblewrap" if shutil.which("bwrap") else "subprocess",
+        help="sandbox component name",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

@@ -124,6 +124,7 @@ def main() -> int:
         "speedup": ratio,
         "ideal_speedup": float(args.concurrency),
         "target": 20.0,
+        "meets_target": ratio >= 20.0,
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         ),

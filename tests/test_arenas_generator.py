@@ -322,3 +322,41 @@ def test_no_lookup_is_answered_before_its_own_call(builder: ComponentBuilder, tm
                 results[s.id] for s in arena.needed if s.id != sq.id and sq.id not in s.depends_on
             ]
             assert sq.id not in verifier.solved_ids(arena, independent), (arena.id, sq.id)
+
+
+def test_a_name_taken_inside_every_name_of_a_kind_is_named_in_the_error():
+    """A short name taken early ("Po") is inside every "... International Airport": no airport
+    name can be drawn, and the error says which taken name blocks them."""
+    import random
+
+    from astra_arenas.names import NameForge, NamesExhausted
+
+    forge = NameForge(random.Random(0), 1)
+    assert forge.reserve("Po")
+    with pytest.raises(NamesExhausted, match=r"fresh airport name .* contains 'po', taken"):
+        forge.new("airport")
+    assert forge.new("city")  # other kinds still draw
+
+
+def test_an_arena_whose_names_run_out_is_dropped_and_the_rest_are_built(
+    builder: ComponentBuilder, tmp_path: Path, monkeypatch
+):
+    import astra_arenas.generator as gen_module
+    from astra_arenas.names import NamesExhausted
+
+    real = gen_module.build_world
+    calls = []
+
+    def first_runs_out(rng, forge, size):
+        calls.append(1)
+        if len(calls) == 1:
+            raise NamesExhausted("could not find a fresh airport name after 1000 tries")
+        return real(rng, forge, size)
+
+    monkeypatch.setattr(gen_module, "build_world", first_runs_out)
+    ctx = make_ctx(builder, tmp_path)
+    built = list(generator(builder, count=3, workers=1).generate(ctx))
+    assert len(built) == 2
+    (line,) = (tmp_path / "synth-arenas" / "dropped.jsonl").read_text().splitlines()
+    assert json.loads(line)["reason"] == "names-exhausted"
+    assert "fresh airport name" in json.loads(line)["detail"]

@@ -28,7 +28,7 @@ from typing import Any
 from astra_arenas.distractors import DistractorSampler, PoolTool
 from astra_arenas.embeddings import make_embedder, tool_doc
 from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
-from astra_arenas.names import NameForge
+from astra_arenas.names import NameForge, NamesExhausted
 from astra_arenas.options import OfflineWorldOptions
 from astra_arenas.questions import LeafStep, PlanError, QAPlan, QuestionBuilder, ToolStep
 from astra_arenas.relations import RELATIONS, WORLD_RELATIONS, relation
@@ -155,6 +155,12 @@ class OfflineWorldGenerator:
 
     def build(self, seed: int, index: int, topology: str, arena_id: str = "") -> Arena:
         """Build, verify and assemble arena ``index``; raises ``ArenaRejected``."""
+        try:
+            return self._build(seed, index, topology, arena_id)
+        except NamesExhausted as exc:  # this arena's names only: the others draw their own
+            raise ArenaRejected("names-exhausted", str(exc)) from exc
+
+    def _build(self, seed: int, index: int, topology: str, arena_id: str) -> Arena:
         o = self.options
         rng = random.Random(f"{NAME}:{seed}:{o.seed_offset}:{index}")
         familiar = (

@@ -100,6 +100,10 @@ GENERATORS: dict[str, Callable[[random.Random], str]] = {
 }
 
 
+class NamesExhausted(RuntimeError):
+    """No fresh name of a kind could be drawn for this arena."""
+
+
 class _CappedRandom:
     """The forge's generator, seen by ``_word`` with a cap on syllables per word."""
 
@@ -129,12 +133,24 @@ class NameForge:
             make = GENERATORS[kind]
         except KeyError:
             raise ValueError(f"no name generator for entity kind {kind!r}") from None
+        tried = []
         for _ in range(1000):
             name = make(self._draw)
             if self.reserve(name):
                 self.issued[name] = kind
                 return name
-        raise RuntimeError(f"could not find a fresh {kind} name after 1000 tries")
+            tried.append(name.casefold())
+        # e.g. a one-syllable city "Po" taken earlier is inside every "... International Airport"
+        blockers = [t for t in self._taken if all(t in name for name in tried)]
+        raise NamesExhausted(
+            f"could not find a fresh {kind} name after 1000 tries"
+            + (
+                f": every one drawn contains {', '.join(map(repr, blockers))}, taken earlier "
+                "(longer names, name_syllables, make this rarer)"
+                if blockers
+                else ""
+            )
+        )
 
     def reserve(self, text: str) -> bool:
         """Take ``text`` if it neither contains nor is contained in a name already taken."""

@@ -80,6 +80,15 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
+def check_spread(servers: int, tools: int) -> None:
+    """Raise ValueError unless ``tools`` fit ``servers`` of MIN_TOOLS..MAX_TOOLS tools each."""
+    if not servers * MIN_TOOLS <= tools <= servers * MAX_TOOLS:
+        raise ValueError(
+            f"{tools} tools cannot be spread over {servers} servers of {MIN_TOOLS} to "
+            f"{MAX_TOOLS} tools each"
+        )
+
+
 class CatalogGenerator:
     """Seeded servers whose tools hand ids to each other, as ``mcp_servers.jsonl`` rows."""
 
@@ -90,12 +99,7 @@ class CatalogGenerator:
 
     def sizes(self, servers: int, tools: int) -> list[int]:
         """Tools per server: long-tailed (lognormal around 9), 3..90, summing to ``tools``."""
-        if not servers * MIN_TOOLS <= tools <= servers * MAX_TOOLS:
-            # the balancing loop below would never end
-            raise ValueError(
-                f"{tools} tools cannot be spread over {servers} servers of {MIN_TOOLS} to "
-                f"{MAX_TOOLS} tools each"
-            )
+        check_spread(servers, tools)  # else the balancing loop below would never end
         rng = self.rng
         sizes = [
             min(MAX_TOOLS, max(MIN_TOOLS, round(rng.lognormvariate(2.2, 0.65))))
@@ -402,11 +406,10 @@ def main() -> None:
         print(json.dumps(measure(args.worker, args.seed)))
         return
 
-    if not args.servers * MIN_TOOLS <= args.tools <= args.servers * MAX_TOOLS:
-        parser.error(
-            f"--tools {args.tools} cannot be spread over --servers {args.servers} "
-            f"({MIN_TOOLS} to {MAX_TOOLS} tools a server)"
-        )
+    try:
+        check_spread(args.servers, args.tools)
+    except ValueError as exc:
+        parser.error(str(exc))
     fractions = [float(f) for f in args.fractions.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)

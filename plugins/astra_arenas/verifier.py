@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from astra_arenas.matching import matcher
 from astra_arenas.options import SubtaskF1Options
-from astra_core.records import Arena, Reward, ToolCallResult
+from astra_core.records import Arena, Reward, SubQuestion, ToolCallResult
 
 
 class SubtaskF1Verifier:
@@ -20,15 +20,18 @@ class SubtaskF1Verifier:
         self.options = options or SubtaskF1Options()
         self.match = matcher(self.options.matcher)
 
+    def solves(self, call: ToolCallResult, sq: SubQuestion) -> bool:
+        """Whether ``call`` solves ``sq``: it succeeded (with the sub-question's own tool when
+        ``require_tool_match``) and its output contains the gold answer."""
+        return (
+            not call.error
+            and (not self.options.require_tool_match or call.name == sq.tool)
+            and self.match(sq.answer, call.output)
+        )
+
     def solved_ids(self, arena: Arena, calls: Sequence[ToolCallResult]) -> tuple[str, ...]:
         """Ids of the needed sub-questions some successful call's output answers, in order."""
-        ok = [c for c in calls if not c.error]
-        solved = []
-        for sq in arena.needed:
-            pool = [c for c in ok if c.name == sq.tool] if self.options.require_tool_match else ok
-            if any(self.match(sq.answer, c.output) for c in pool):
-                solved.append(sq.id)
-        return tuple(solved)
+        return tuple(sq.id for sq in arena.needed if any(self.solves(c, sq) for c in calls))
 
     def call_credit(self, arena: Arena, calls: Sequence[ToolCallResult]) -> tuple[float, ...]:
         """1.0 for each call that solves a needed sub-question no earlier call solved, else
@@ -36,16 +39,7 @@ class SubtaskF1Verifier:
         open_ = list(arena.needed)
         credit = []
         for call in calls:
-            hits = (
-                []
-                if call.error
-                else [
-                    sq
-                    for sq in open_
-                    if (not self.options.require_tool_match or call.name == sq.tool)
-                    and self.match(sq.answer, call.output)
-                ]
-            )
+            hits = [sq for sq in open_ if self.solves(call, sq)]
             open_ = [sq for sq in open_ if sq not in hits]
             credit.append(1.0 if hits else 0.0)
         return tuple(credit)

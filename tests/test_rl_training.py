@@ -394,9 +394,15 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
     assert torch.equal(padded[0, : len(gold.ids) - 1], g_adv[1:])
 
     # the carry-over buffer's checkpoint keeps the credit
-    from astra_rl_training.trainer import _decode, _encode
+    from astra_rl_training.trainer import _buffer_decoder, _decode, _encode
 
     assert _decode(json.loads(json.dumps(_encode(bad)))) == bad
+    # a checkpoint of a version that kept no credit resumes without turn credit, not with it
+    old = {k: v for k, v in _encode(bad).items() if k != "call_credit"}
+    ckpt = Path("runs/x/train-rl/checkpoints/step-000004")
+    assert _buffer_decoder(ckpt, 0.0)(old).call_credit == ()
+    with pytest.raises(ConfigError, match="step-000004 holds buffered episodes without call"):
+        _buffer_decoder(ckpt, 1.0)(old)
 
     with pytest.raises(ValueError, match=f"arena {gold.episode.arena_id}: .* call credits"):
         turn_spans(attrs.evolve(gold, call_credit=gold.call_credit[:-1]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,24 @@ def _decode(item: dict[str, Any]) -> Rollout:
     return Rollout(episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]), credit)
 
 
+def _buffer_decoder(checkpoint: Path, turn_credit: float) -> Callable[[dict[str, Any]], Rollout]:
+    """``_decode`` for the buffer of ``checkpoint``; with ``turn_credit`` it refuses episodes
+    saved without their call credit (checkpoints of versions before turn_credit), naming the
+    checkpoint, rather than failing later at the update."""
+
+    def decode(item: dict[str, Any]) -> Rollout:
+        rollout = _decode(item)
+        if turn_credit and "call_credit" not in item and rollout.episode.calls:
+            raise ConfigError(
+                f"rl: checkpoint {checkpoint} holds buffered episodes without call credit "
+                f"(written before turn_credit existed), which turn_credit = {turn_credit} "
+                f"needs: resume with turn_credit = 0, or remove {checkpoint.parent} to start over"
+            )
+        return rollout
+
+    return decode
+
+
 class RLTrainer:
     """Rollouts of the current policy in training arenas, verifier rewards, policy updates."""
 
@@ -188,7 +206,9 @@ class RLTrainer:
             state = load_checkpoint(latest, model=policy, optimizer=optimizer, scheduler=scheduler)
             start = int(state["step"])
             if state.get("filler"):
-                filler.load_state_dict(state["filler"], decode=_decode)
+                filler.load_state_dict(
+                    state["filler"], decode=_buffer_decoder(latest, o.turn_credit)
+                )
             ctx.log.info("resumed from %s (step %d)", latest, start)
         _truncate_metrics(metrics_path, start)
         sampling = Sampling(do_sample=True, temperature=o.temperature, top_p=o.top_p)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
+from astra_core.turn_masks import turn_runs
 from astra_rl_training.rollout import Rollout
 
 
@@ -23,16 +24,7 @@ def turn_spans(rollout: Rollout) -> list[tuple[int, int, int]]:
     """``(start, end, calls)`` for each turn of the episode: the turn's sampled ids are
     ``ids[start:end]`` and it made ``calls`` calls (malformed ones included, as the verifier
     counts them)."""
-    spans: list[tuple[int, int]] = []
-    start = None
-    for i, m in enumerate(rollout.mask):
-        if m and start is None:
-            start = i
-        elif not m and start is not None:
-            spans.append((start, i))
-            start = None
-    if start is not None:
-        spans.append((start, len(rollout.mask)))
+    spans = turn_runs(rollout.mask)
     # each assistant message is one turn; the tool messages after it are its calls' responses
     calls: list[int] = []
     for message in rollout.episode.messages:

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from astra_core.errors import AstraError
+from astra_core.turn_masks import turn_runs
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
@@ -166,12 +167,7 @@ def _without_untrained_turns(mask: list[int], trained: list[bool], where: str) -
     """``mask`` with the runs of the assistant turns not ``trained`` zeroed: the k-th run of
     ones is the k-th assistant turn, which holds when every turn renders some tokens apart from
     the next."""
-    runs: list[tuple[int, int]] = []
-    for t, m in enumerate(mask):
-        if m and (t == 0 or not mask[t - 1]):
-            runs.append((t, t + 1))
-        elif m:
-            runs[-1] = (runs[-1][0], t + 1)
+    runs = turn_runs(mask)
     if len(runs) != len(trained):
         raise AstraError(
             f"{where}: {len(trained)} assistant turns but {len(runs)} marked spans in the chat "

@@ -360,6 +360,7 @@ class RLTrainer:
         out: dict[str, float] = {}
         old_cache: dict[int, torch.Tensor] = {}
         ref_cache: dict[int, torch.Tensor] = {}
+        adv_cache: dict[int, torch.Tensor] = {}
         for _ in range(o.ppo_epochs):
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
@@ -388,13 +389,14 @@ class RLTrainer:
                                 prompt_groups=groups,
                             )
                     kwargs["ref_logprobs"] = ref_cache[start]
-                chunk_adv = (
-                    padded_advantages(per_token[start : start + micro], ids.shape[1])
-                    if per_token is not None
-                    else advantages[start : start + micro]
-                )
+                if start not in adv_cache:  # the same for every PPO epoch
+                    adv_cache[start] = (
+                        padded_advantages(per_token[start : start + micro], ids.shape[1])
+                        if per_token is not None
+                        else advantages[start : start + micro]
+                    ).to(device)
                 loss, parts = self.algorithm.policy_loss(
-                    logprobs, old, chunk_adv.to(device), mask, **kwargs
+                    logprobs, old, adv_cache[start], mask, **kwargs
                 )
                 accelerator.backward(loss)
                 loss_sum += float(loss.item())

@@ -172,6 +172,8 @@ def run_stage(
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         raise
     finally:
+        # executors, servers and clients the stage built go before the manifest says it ended
+        builder.close()
         if store is not None:
             store.close()
         summary = StageSummary(
@@ -250,8 +252,7 @@ def run(
                 run_stage(name, config, plugins, out, quiet=quiet, shard=shard, trackers=trackers)
             )
     finally:
-        for tracker in trackers:
-            tracker.close()
+        builder.close()  # the trackers
     ran = {s.stage for s in summaries}
     # A run of some stages keeps what earlier runs into the same directory reported for the rest.
     earlier = [s for s in _earlier_summaries(out) if s.stage not in ran]

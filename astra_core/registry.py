@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,6 +15,8 @@ from astra_core.options import ComponentSpec, structure_options
 from astra_core.protocols import KIND_PROTOCOLS
 
 Factory = Callable[[Any, "ComponentBuilder"], Any]
+
+log = logging.getLogger("astra")
 
 
 @attrs.frozen
@@ -147,7 +150,12 @@ class Registrar:
 
 class ComponentBuilder:
     """Builds components from specs. Factories receive it to build the components they use
-    (e.g. a sampler building its ``llm_backend``), and read the run's ``seed`` and ``workdir``."""
+    (e.g. a sampler building its ``llm_backend``), and read the run's ``seed`` and ``workdir``.
+
+    The builder owns what it built: ``close()`` (or leaving a ``with`` block) calls ``close()``
+    on every product that has one, newest first, so a sampler goes before the executor its factory
+    built. A stage's builder is closed when the stage ends, failed or not.
+    """
 
     def __init__(
         self,
@@ -163,6 +171,7 @@ class ComponentBuilder:
         self.workdir = Path(workdir)
         self.hook = hook
         self.file = file
+        self._owned: list[tuple[ComponentInfo, Any]] = []
 
     def rng(self, salt: str = "") -> random.Random:
         """A random generator seeded from the run seed and ``salt``: reproducible per use."""
@@ -192,4 +201,24 @@ class ComponentBuilder:
                 f"{protocol.__name__}"
                 + (f" (missing {', '.join(sorted(missing))})" if missing else ""),
             )
+        if callable(getattr(product, "close", None)):
+            self._owned.append((info, product))
         return product
+
+    def close(self) -> None:
+        """Close every product built so far, newest first. Best effort: a ``close()`` that
+        raises is logged with its plugin and the rest are still closed."""
+        owned, self._owned = self._owned, []
+        for info, product in reversed(owned):
+            try:
+                product.close()
+            except Exception as exc:
+                log.warning(
+                    "closing %s %r (plugin %s) failed: %s", info.kind, info.name, info.plugin, exc
+                )
+
+    def __enter__(self) -> ComponentBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

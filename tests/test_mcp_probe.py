@@ -6,7 +6,9 @@ probe's planning rules on records alone (no process)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from test_mcp_support import (
     time_command,
 )
 
+import astra_core
+from astra_core.config import parse_config
 from astra_core.records import ToolServer
 
 NOTES_SKIP = ["crash", "wait", "read_env"]  # test-only tools a probe must not call
@@ -232,6 +236,43 @@ executor = "mcp"
             if name == "get_note":
                 assert data == {"note_id": args["note_id"], "text": made[args["note_id"]]}
     assert len(made) > 1  # ids minted by the live server, read back from it
+
+
+def child_commands() -> list[str]:
+    """The command lines of this process's live children (from /proc)."""
+    pids = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += (task / "children").read_text().split()
+    commands = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            commands.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+    return commands
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_a_stage_stops_the_servers_its_executor_started(tmp_path: Path):
+    """Embedded runs: the ``mcp`` executor the sampler built is closed with its stage, so the
+    server process does not outlive it (it used to live until the interpreter exited)."""
+    command = notes_command(tmp_path)
+    config = parse_config(
+        {
+            "run": {"name": "lifecycle"},
+            "synth-trajectories": {
+                "source": {
+                    "name": "mcp-stdio",
+                    "servers": [
+                        {"name": "notes", "command": command, "scenarios": [{"text": "buy milk"}]}
+                    ],
+                },
+                "sampler": {"name": "offline-chain-walk", "executor": "mcp"},
+            },
+        }
+    )
+    report = astra_core.run(config, tmp_path / "out", quiet=True)
+    assert report.stage("synth-trajectories").total > 0  # the server did answer
+    assert not [c for c in child_commands() if command[1] in c]
 
 
 # -- planning rules, on records alone -------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from astra_core.records import JSONDict, ToolCall, ToolCallResult, Trajectory
+from astra_core.tool_errors import call_failed
 
 # runs a call in the arena's sandbox session
 RunCall = Callable[[ToolCall], ToolCallResult]
@@ -74,7 +75,7 @@ def with_retry(
     wrong_args = {**arguments, key: misspelt(arguments[key], rng, taken)}
     name = right["function"]["name"]
     result = run(ToolCall(name, wrong_args))
-    if not _failed(result):
+    if not call_failed(result):
         raise ValueError(
             f"demonstration of {source}: {name} with the misspelt {wrong_args[key]!r} did not "
             f"fail: {result.output[:200]}"
@@ -110,17 +111,6 @@ def with_retry(
         metadata={**demo.metadata, "retried": {"tool": name, "misspelt": wrong_args[key]}},
         id="",
     )
-
-
-def _failed(result: ToolCallResult) -> bool:
-    """The call raised, or the tool answered with an ``{"error": ...}`` object."""
-    if result.error:
-        return True
-    try:
-        out = json.loads(result.output)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(out, dict) and "error" in out
 
 
 def _arguments(call: JSONDict) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import attrs
 import jsonschema
 
 from astra_core.records import JSONDict, ToolCallResult, tool_name
+from astra_core.tool_errors import is_error_output
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
@@ -45,16 +46,6 @@ class Verdict:
 
 def _fraction(good: int, total: int) -> float:
     return 1.0 if total == 0 else round(good / total, 4)
-
-
-def _is_error_output(content: Any) -> bool:
-    if not isinstance(content, str):
-        return False
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(data, Mapping) and set(data) == {"error"}
 
 
 def _scalars(data: Any) -> list[str]:
@@ -126,7 +117,7 @@ class RuleBasedJudge:
         errors = sum(
             1
             for i, m in enumerate(tool_messages)
-            if (i < len(results) and results[i].error) or _is_error_output(m.get("content"))
+            if (i < len(results) and results[i].error) or is_error_output(m.get("content"))
         )
         last = messages[-1] if messages else {}
         final_ok = (

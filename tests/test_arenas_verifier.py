@@ -116,6 +116,15 @@ def test_error_calls_count_as_calls_but_never_solve():
     # solved 1 of 3, 2 calls: r = 1/3, p = 1/2, F1 = 2 * (1/6) / (5/6) = 0.4
     assert reward.solved == ("q1",)
     assert reward.value == pytest.approx(0.4)
+    assert reward.parts["error_calls"] == 1
+
+
+def test_an_error_object_answer_is_an_error_call_that_never_solves():
+    # a miscopied name: the tool answers, with an error that happens to echo the gold answer
+    miss = ok("get_company_ceo", '{"error": "no company Vel Torx; did you mean Vel Tora?"}')
+    reward = SubtaskF1Verifier().score(arena(), [miss, ok("get_company_ceo", "Vel Tora")])
+    assert reward.solved == ("q1",) and reward.parts["error_calls"] == 1
+    assert SubtaskF1Verifier().call_credit(arena(), [miss]) == (0.0,)
 
 
 def test_a_sub_question_solved_twice_counts_once():

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from astra_arenas.matching import matcher
 from astra_arenas.options import SubtaskF1Options
 from astra_core.records import Arena, Reward, SubQuestion, ToolCallResult
+from astra_core.tool_errors import call_failed
 
 
 class SubtaskF1Verifier:
@@ -21,10 +22,11 @@ class SubtaskF1Verifier:
         self.match = matcher(self.options.matcher)
 
     def solves(self, call: ToolCallResult, sq: SubQuestion) -> bool:
-        """Whether ``call`` solves ``sq``: it succeeded (with the sub-question's own tool when
-        ``require_tool_match``) and its output contains the gold answer."""
+        """Whether ``call`` solves ``sq``: it succeeded (neither raised nor answered with an
+        error object; with the sub-question's own tool when ``require_tool_match``) and its
+        output contains the gold answer."""
         return (
-            not call.error
+            not call_failed(call)
             and (not self.options.require_tool_match or call.name == sq.tool)
             and self.match(sq.answer, call.output)
         )
@@ -48,7 +50,7 @@ class SubtaskF1Verifier:
         needed = len(arena.needed)
         solved = self.solved_ids(arena, calls)
         n_calls = len(calls)
-        errors = sum(1 for c in calls if c.error)
+        errors = sum(1 for c in calls if call_failed(c))
         recall = len(solved) / needed if needed else 0.0
         precision = len(solved) / (n_calls + self.options.epsilon) if n_calls else 0.0
         precision = min(precision, 1.0)  # eps makes it a hair under 1; never above

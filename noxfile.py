@@ -25,14 +25,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
-    session.run(
-        "ruff", "check", "astra_core", "plugins", "tests", "bench", "examples", "noxfile.py"
-    )
+    session.install("ruff>=0.17,<0.18")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install(TORCH)
-    session.install("-e", ".", "mypy>=1.10")
-    session.run("mypy", "astra_core")
+    session.install("-e", ".[test]", "mypy>=1.10")
+    session.run("mypy", "astra_core", "plugins")

@@ -39,6 +39,7 @@ SYSTEM_PROMPT = (
 )
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
+
 def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     """The options both RL benchmarks share: the arenas, the warm-started policy, the rollouts."""
     parser.add_argument("--max-new-tokens", type=int, default=64, help="cap per turn")
@@ -56,7 +57,6 @@ def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft-steps", type=int, default=150, help="warm start of the policy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "astra-bench"))
-
 
 
 def tool_function(tool: dict[str, Any], call: Callable[[Any, str, dict[str, Any]], str]) -> Any:

@@ -118,8 +118,10 @@ def main() -> None:
     for name in backends:
         r = result[name]
         print(f"{name}:")
-        print(f"  persistent worker (session):  {r['session_calls_per_s']:>10,} calls/s "
-              f"(start + load: {r['session_start_s'] * 1000:.0f} ms)")
+        print(
+            f"  persistent worker (session):  {r['session_calls_per_s']:>10,} calls/s "
+            f"(start + load: {r['session_start_s'] * 1000:.0f} ms)"
+        )
         print(f"  fresh process per call:       {r['fresh_process_calls_per_s']:>10,} calls/s")
         print(f"  session / fresh process:      {r['session_vs_fresh']:>10}x faster")
         print(f"  in-process / session:         {r['in_process_vs_session']:>10}x faster")

@@ -20,10 +20,12 @@ from astra_core.store import RecordStore
 
 
 def main(out_dir: str) -> float:
-    config = parse_config({
-        "run": {"name": "embedded", "seed": 1},
-        "synth-arenas": {"generator": {"name": "offline-world", "count": 12}},
-    })
+    config = parse_config(
+        {
+            "run": {"name": "embedded", "seed": 1},
+            "synth-arenas": {"generator": {"name": "offline-world", "count": 12}},
+        }
+    )
     report = astra_core.run(config, out_dir, quiet=True)
     print(f"synth-arenas wrote {report.stage('synth-arenas').total} arenas")
 
@@ -39,8 +41,10 @@ def main(out_dir: str) -> float:
         if sq.call is not None
     ]
     reward = verifier.score(arena, gold)
-    print(f"gold calls: reward {reward.value:.2f} (recall {reward.recall:.2f}, "
-          f"precision {reward.precision:.2f})")
+    print(
+        f"gold calls: reward {reward.value:.2f} (recall {reward.recall:.2f}, "
+        f"precision {reward.precision:.2f})"
+    )
     return reward.value
 
 

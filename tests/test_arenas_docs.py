@@ -23,8 +23,9 @@ def test_the_documented_plugin_generates_and_verifies(tmp_path: Path):
     plugins = load_plugins(files=[plugin])
     builder = ComponentBuilder(plugins.registry)
     store = RecordStore(tmp_path / "run" / "synth-arenas", Arena).open()
-    ctx = StageContext("synth-arenas", run_dir=tmp_path / "run", builder=builder, store=store,
-                       quiet=True)
+    ctx = StageContext(
+        "synth-arenas", run_dir=tmp_path / "run", builder=builder, store=store, quiet=True
+    )
     arenas = list(builder.build("environment_generator", "capitals-quiz").generate(ctx))
     assert [a.answer for a in arenas] == ["Vell", "Brio", "Tesk"]
     verifier = builder.build("verifier", "all-or-nothing")

@@ -35,8 +35,9 @@ def sandbox(builder: ComponentBuilder):
 
 def make_ctx(builder: ComponentBuilder, path: Path, shard: tuple[int, int] = (0, 1)):
     store = RecordStore(path / "synth-arenas", Arena).open()
-    return StageContext("synth-arenas", run_dir=path, builder=builder, store=store, quiet=True,
-                        shard=shard)
+    return StageContext(
+        "synth-arenas", run_dir=path, builder=builder, store=store, quiet=True, shard=shard
+    )
 
 
 def generator(builder: ComponentBuilder, **options) -> OfflineWorldGenerator:
@@ -168,8 +169,9 @@ def test_generated_arenas_round_trip_as_json_and_rl_rows(arenas: list[Arena]):
 
 
 def test_topology_schedule_follows_weights():
-    order = topology_schedule({"single": 1, "parallel-single": 1, "multi": 2,
-                               "parallel-multi": 0}, 40)
+    order = topology_schedule(
+        {"single": 1, "parallel-single": 1, "multi": 2, "parallel-multi": 0}, 40
+    )
     counts = Counter(order)
     assert counts == {"single": 10, "parallel-single": 10, "multi": 20}
     assert set(order[:4]) == {"single", "parallel-single", "multi"}
@@ -187,15 +189,19 @@ def test_bad_options_are_config_errors(builder: ComponentBuilder):
         generator(builder, min_hops=4, max_hops=2)
 
 
-QUESTION_TOOLS = ("get_person_employer", "get_company_headquarters", "get_city_country",
-                  "get_country_capital", "get_city_population")
+QUESTION_TOOLS = (
+    "get_person_employer",
+    "get_company_headquarters",
+    "get_city_country",
+    "get_country_capital",
+    "get_city_population",
+)
 
 
 def test_offer_all_gives_every_arena_the_same_tools_in_one_order(
     builder: ComponentBuilder, tmp_path: Path, sandbox
 ):
-    gen = generator(builder, count=8, relations=QUESTION_TOOLS, offer="all",
-                    distractors_per_band=0)
+    gen = generator(builder, count=8, relations=QUESTION_TOOLS, offer="all", distractors_per_band=0)
     ctx = make_ctx(builder, tmp_path)
     out = list(gen.generate(ctx))
     assert len(out) >= 6, ctx.store.dropped_counts()
@@ -245,8 +251,12 @@ def test_familiar_arenas_take_their_names_from_one_cast(builder: ComponentBuilde
 
 def test_output_is_the_same_for_any_number_of_workers(builder: ComponentBuilder, tmp_path: Path):
     runs = [
-        [a.to_json() for a in generator(builder, count=10, workers=n).generate(
-            make_ctx(builder, tmp_path / str(n)))]
+        [
+            a.to_json()
+            for a in generator(builder, count=10, workers=n).generate(
+                make_ctx(builder, tmp_path / str(n))
+            )
+        ]
         for n in (1, 3)
     ]
     assert runs[0] == runs[1] and len(runs[0]) >= 8
@@ -273,8 +283,12 @@ def test_the_stage_writes_over_100_arenas(tmp_path: Path):
     )
     astra_core.run(astra_core.load_config(config), tmp_path / "run", quiet=True)
     out = tmp_path / "run" / "synth-arenas"
-    arenas = [Arena.from_json(line) for p in sorted(out.glob("data-*.jsonl"))
-              for line in p.read_text().splitlines() if line.strip()]
+    arenas = [
+        Arena.from_json(line)
+        for p in sorted(out.glob("data-*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
     assert len(arenas) >= 100
     assert {a.topology for a in arenas} == set(TOPOLOGIES)
 

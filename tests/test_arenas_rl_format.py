@@ -36,9 +36,9 @@ BAGGAGE_CODE = '''def baggage_fee_calculator(reservation_id: str, extra_kg: int)
     return "Extra charge: \\u20b9" + str(extra_kg * 60)
 '''
 
-WEATHER_CODE = '''def city_weather(city: str) -> str:
+WEATHER_CODE = """def city_weather(city: str) -> str:
     return "sunny in " + city
-'''
+"""
 
 
 def tool(name: str, description: str, props: dict) -> dict:
@@ -56,25 +56,42 @@ def released_row() -> dict:
     """A row in the shape of HF Emperorizzis/ASTRA-RL-1k (three fields are JSON strings)."""
     background = {"background": "Asha Verma flies tomorrow with 10 kg of extra baggage."}
     tools = [
-        tool("reservation_finder", "Find a reservation by passenger name.",
-             {"passenger_name": {"type": "string", "description": "Full name."}}),
-        tool("baggage_fee_calculator", "Extra baggage charge.",
-             {"reservation_id": {"type": "string"}, "extra_kg": {"type": "integer"}}),
+        tool(
+            "reservation_finder",
+            "Find a reservation by passenger name.",
+            {"passenger_name": {"type": "string", "description": "Full name."}},
+        ),
+        tool(
+            "baggage_fee_calculator",
+            "Extra baggage charge.",
+            {"reservation_id": {"type": "string"}, "extra_kg": {"type": "integer"}},
+        ),
         tool("city_weather", "Weather of a city.", {"city": {"type": "string"}}),
     ]
     return {
-        "prompt": [{
-            "role": "user",
-            "content": "## some information related to the user\n" + json.dumps(background)
-            + "\nWhat will Asha Verma pay for her extra baggage?",
-        }],
+        "prompt": [
+            {
+                "role": "user",
+                "content": "## some information related to the user\n"
+                + json.dumps(background)
+                + "\nWhat will Asha Verma pay for her extra baggage?",
+            }
+        ],
         "tool_schema": json.dumps(tools),
-        "tool_dict": json.dumps({"reservation_finder": RESERVATION_CODE,
-                                 "baggage_fee_calculator": BAGGAGE_CODE,
-                                 "city_weather": WEATHER_CODE}),
-        "sub_qa_dict": json.dumps({"reservation_finder": ["Reservation ID: RES987654"],
-                                   "baggage_fee_calculator": ["Extra charge: ₹600"]},
-                                  ensure_ascii=False),
+        "tool_dict": json.dumps(
+            {
+                "reservation_finder": RESERVATION_CODE,
+                "baggage_fee_calculator": BAGGAGE_CODE,
+                "city_weather": WEATHER_CODE,
+            }
+        ),
+        "sub_qa_dict": json.dumps(
+            {
+                "reservation_finder": ["Reservation ID: RES987654"],
+                "baggage_fee_calculator": ["Extra charge: ₹600"],
+            },
+            ensure_ascii=False,
+        ),
     }
 
 

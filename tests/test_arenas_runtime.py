@@ -25,26 +25,47 @@ def bump(step: int = 1) -> str:
     return "total=" + str(_STATE["n"])
 '''
 
-BROKEN_CODE = '''def explode(x: str) -> str:
+BROKEN_CODE = """def explode(x: str) -> str:
     raise RuntimeError("kaboom " + x)
-'''
+"""
 
 
 def stateful_arena() -> Arena:
     tools = (
-        {"type": "function", "function": {
-            "name": "bump", "description": "Add to a counter.",
-            "parameters": {"type": "object",
-                           "properties": {"step": {"type": "integer"}}, "required": []}}},
-        {"type": "function", "function": {
-            "name": "explode", "description": "Always fails.",
-            "parameters": {"type": "object", "properties": {"x": {"type": "string"}},
-                           "required": ["x"]}}},
+        {
+            "type": "function",
+            "function": {
+                "name": "bump",
+                "description": "Add to a counter.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"step": {"type": "integer"}},
+                    "required": [],
+                },
+            },
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": "explode",
+                "description": "Always fails.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"x": {"type": "string"}},
+                    "required": ["x"],
+                },
+            },
+        },
     )
     subs = (SubQuestion("q1", "Bump twice", "total=2", (), True, "bump", ToolCall("bump", {})),)
-    return Arena(question="Bump the counter twice.", answer="2", topology="single",
-                 subquestions=subs, tools=tools,
-                 tool_code={"bump": COUNTER_CODE, "explode": BROKEN_CODE})
+    return Arena(
+        question="Bump the counter twice.",
+        answer="2",
+        topology="single",
+        subquestions=subs,
+        tools=tools,
+        tool_code={"bump": COUNTER_CODE, "explode": BROKEN_CODE},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +77,12 @@ def builder() -> ComponentBuilder:
     scope="module",
     params=[
         "subprocess",
-        pytest.param("bubblewrap", marks=pytest.mark.skipif(
-            shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")),
+        pytest.param(
+            "bubblewrap",
+            marks=pytest.mark.skipif(
+                shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed"
+            ),
+        ),
     ],
 )
 def sandbox(builder: ComponentBuilder, request: pytest.FixtureRequest):
@@ -69,8 +94,10 @@ def generated(builder: ComponentBuilder) -> list[Arena]:
     gen: OfflineWorldGenerator = builder.build(
         "environment_generator", ComponentSpec("offline-world", {"count": 4})
     )
-    return [gen.build(5, i, t, f"a{i}") for i, t in
-            enumerate(("single", "parallel-single", "multi", "parallel-multi"))]
+    return [
+        gen.build(5, i, t, f"a{i}")
+        for i, t in enumerate(("single", "parallel-single", "multi", "parallel-multi"))
+    ]
 
 
 def test_gold_calls_through_the_runtime_earn_full_reward(generated: list[Arena], sandbox):
@@ -148,8 +175,9 @@ def test_an_imported_released_arena_runs_and_scores(sandbox):
     arena = arena_from_rl_row(released_row())
     with ArenaRuntime(arena, sandbox) as runtime:
         found = runtime.step(ToolCall("reservation_finder", {"passenger_name": "Asha Verma"}))
-        fee = runtime.step(ToolCall("baggage_fee_calculator",
-                                    {"reservation_id": "RES987654", "extra_kg": 10}))
+        fee = runtime.step(
+            ToolCall("baggage_fee_calculator", {"reservation_id": "RES987654", "extra_kg": 10})
+        )
         weather = runtime.step(ToolCall("city_weather", {"city": "Pune"}))
     assert found.output == "Reservation ID: RES987654"
     assert fee.output == "Extra charge: ₹600"

@@ -27,10 +27,24 @@ def sound() -> Arena:
         decoy.name: ToolDraft(decoy, (("Brio Hawks", "Marrow"),)),
     }
     subs = (
-        SubQuestion("q1", "Who is the CEO of Zorvex Labs?", "Vel Tora", (), True, ceo.name,
-                    gold_call(ceo, "Zorvex Labs")),
-        SubQuestion("q2", "What is the home city of Vel Tora?", "Quellar", ("q1",), True,
-                    home.name, gold_call(home, "Vel Tora")),
+        SubQuestion(
+            "q1",
+            "Who is the CEO of Zorvex Labs?",
+            "Vel Tora",
+            (),
+            True,
+            ceo.name,
+            gold_call(ceo, "Zorvex Labs"),
+        ),
+        SubQuestion(
+            "q2",
+            "What is the home city of Vel Tora?",
+            "Quellar",
+            ("q1",),
+            True,
+            home.name,
+            gold_call(home, "Vel Tora"),
+        ),
         SubQuestion("q3", "How many letters has Quellar?", "7", ("q2",), False),
     )
     return Arena(

@@ -52,9 +52,7 @@ def make_builder() -> ComponentBuilder:
 def generate(tmp_path: Path, **options: object) -> tuple[list[Arena], StageContext]:
     builder = make_builder()
     store = RecordStore(tmp_path / "synth-arenas", Arena).open()
-    ctx = StageContext(
-        "synth-arenas", run_dir=tmp_path, builder=builder, store=store, quiet=True
-    )
+    ctx = StageContext("synth-arenas", run_dir=tmp_path, builder=builder, store=store, quiet=True)
     gen = builder.build("environment_generator", ComponentSpec("bfcl-multi-turn", options))
     return list(gen.generate(ctx)), ctx
 
@@ -147,8 +145,7 @@ def test_entries_convert_to_valid_arenas_that_round_trip(arenas: list[Arena]):
         meta = arena.metadata
         assert arena_problems(arena) == [], meta["entry_id"]
         assert Arena.from_json(arena.to_json()) == arena
-        entry = next(e for e in data.load_category(meta["category"])
-                     if e["id"] == meta["entry_id"])
+        entry = next(e for e in data.load_category(meta["category"]) if e["id"] == meta["entry_id"])
         # One sub-question per turn, in order; tool turns carry their last ground-truth call.
         assert len(arena.subquestions) == len(entry["question"]) == len(meta["turns"])
         for sq, turn in zip(arena.subquestions, meta["ground_truth"], strict=True):
@@ -190,8 +187,10 @@ def test_generator_selects_resumes_and_drops(tmp_path: Path, builder: ComponentB
     assert none == [] and ctx.store is not None
     assert ctx.store.dropped_counts() == {"replay-failed": 2}
     with pytest.raises(ConfigError, match="unknown BFCL multi-turn category 'web_search'"):
-        builder.build("environment_generator",
-                      ComponentSpec("bfcl-multi-turn", {"categories": ["web_search"]}))
+        builder.build(
+            "environment_generator",
+            ComponentSpec("bfcl-multi-turn", {"categories": ["web_search"]}),
+        )
 
 
 # -- ground truth replays at full reward; a dropped call lowers it -------------------------------
@@ -205,7 +204,8 @@ def test_ground_truth_replay_gets_full_reward(arenas: list[Arena], sandbox, veri
         assert reward.value == 1.0, (arena.metadata["entry_id"], reward.parts)
         assert reward.parts["bfcl_valid"] == 1.0 and reward.parts["replay_mismatch"] == 0.0
         assert reward.solved == tuple(
-            sq.id for sq in arena.subquestions
+            sq.id
+            for sq in arena.subquestions
             if sq.needs_tool or verifier.options.check_irrelevance
         )
         # What the agent saw is what BFCL's replay produced: each tool turn's answer included.
@@ -251,8 +251,11 @@ def test_verdicts_name_bfcl_error_types(arenas: list[Arena], sandbox, verifier):
 def test_calls_in_a_turn_without_ground_truth_fail_only_with_the_irrelevance_check(
     arenas: list[Arena], sandbox, builder: ComponentBuilder
 ):
-    arena = next(a for a in by_category(arenas, "miss_param")
-                 if "GorillaFileSystem" in a.metadata["involved_classes"])
+    arena = next(
+        a
+        for a in by_category(arenas, "miss_param")
+        if "GorillaFileSystem" in a.metadata["involved_classes"]
+    )
     turns = ground_truth(arena)
     empty = next(k for k, t in enumerate(turns) if not t)
     turns[empty] = [ToolCall("pwd", {})]  # harmless, but the user gave too little to act on
@@ -299,11 +302,15 @@ def test_the_documented_configs_are_valid(builder: ComponentBuilder):
     blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
     generator_spec = tomllib.loads(blocks[0])["synth-arenas"]["generator"]
     verifier_spec = tomllib.loads(blocks[1])["verifier"]
-    gen = builder.registry.resolve("environment_generator", ComponentSpec.parse(
-        generator_spec, key="generator"), key="generator")
+    gen = builder.registry.resolve(
+        "environment_generator",
+        ComponentSpec.parse(generator_spec, key="generator"),
+        key="generator",
+    )
     assert gen.options.categories == data.CATEGORIES and gen.options.limit == 0
-    ver = builder.registry.resolve("verifier", ComponentSpec.parse(
-        verifier_spec, key="verifier"), key="verifier")
+    ver = builder.registry.resolve(
+        "verifier", ComponentSpec.parse(verifier_spec, key="verifier"), key="verifier"
+    )
     assert ver.options.check_irrelevance is True
 
 
@@ -322,12 +329,24 @@ categories = ["base", "long_context"]
 limit = 2
 """
     )
-    done = astra("run", str(tmp_path / "run.toml"), "--out", str(tmp_path / "out"),
-                 "--stages", "synth-arenas", "-q")
+    done = astra(
+        "run",
+        str(tmp_path / "run.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        "--stages",
+        "synth-arenas",
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for p in sorted((tmp_path / "out" / "synth-arenas").glob("data-*"))
-            for line in p.read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for p in sorted((tmp_path / "out" / "synth-arenas").glob("data-*"))
+        for line in p.read_text().splitlines()
+    ]
     assert sorted(r["metadata"]["entry_id"] for r in rows) == [
-        "multi_turn_base_0", "multi_turn_base_1",
-        "multi_turn_long_context_0", "multi_turn_long_context_1",
+        "multi_turn_base_0",
+        "multi_turn_base_1",
+        "multi_turn_long_context_0",
+        "multi_turn_long_context_1",
     ]

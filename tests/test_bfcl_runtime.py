@@ -104,8 +104,15 @@ def test_runtime_works_with_a_sandbox_that_only_runs_code(arenas, sandbox, verif
 
 
 def test_non_bfcl_arena_is_refused_with_a_clear_error(verifier, sandbox):
-    arena = Arena(question="q", answer="a", topology="single", subquestions=(), tools=(),
-                  tool_code={}, metadata={"source": "offline-world"})
+    arena = Arena(
+        question="q",
+        answer="a",
+        topology="single",
+        subquestions=(),
+        tools=(),
+        tool_code={},
+        metadata={"source": "offline-world"},
+    )
     with pytest.raises(AstraError, match="not a BFCL multi-turn arena"):
         verifier.score(arena, [])
     with pytest.raises(AstraError, match="not a BFCL multi-turn arena"):
@@ -139,8 +146,9 @@ def test_bubblewrap_sandbox_sees_bfcl_eval(arenas: list[Arena], builder: Compone
 def test_a_call_that_kills_the_worker_ends_the_episode_state_not_the_host(
     tmp_path_factory: pytest.TempPathFactory, builder: ComponentBuilder, verifier
 ):
-    (arena,) = generate(tmp_path_factory.mktemp("bfcl-math"), categories=["base"],
-                        ids=["multi_turn_base_31"])[0]
+    (arena,) = generate(
+        tmp_path_factory.mktemp("bfcl-math"), categories=["base"], ids=["multi_turn_base_31"]
+    )[0]
     quick = builder.build("sandbox", ComponentSpec("subprocess", {"timeout_s": 2.0}))
     turns = ground_truth(arena)
     with BfclRuntime(arena, quick) as runtime:

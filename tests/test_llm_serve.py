@@ -55,8 +55,17 @@ def served(
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),
-                "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+                sys.executable,
+                "-m",
+                "transformers.cli.transformers",
+                "serve",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -108,8 +117,9 @@ def test_tool_call_generated_behind_transformers_serve(served, tmp_path):
 
 def test_concurrent_requests_then_the_server_dies(served):
     url, model, proc = served
-    requests = [{"messages": QUESTION, "tools": [WEATHER_TOOL], "sampling": {"seed": i}}
-                for i in range(4)]
+    requests = [
+        {"messages": QUESTION, "tools": [WEATHER_TOOL], "sampling": {"seed": i}} for i in range(4)
+    ]
     with backend(url, model, max_concurrency=2, max_retries=2) as llm:
         ok = llm.chat_many(requests)
         assert all(isinstance(r, ChatResponse) for r in ok)

@@ -23,8 +23,16 @@ from astra_core.registry import ComponentBuilder
 
 BWRAP_PROBLEM = launch.bubblewrap_problem()  # not installed, or no namespaces in this container
 HAS_BWRAP = BWRAP_PROBLEM is None
-needs_bwrap = pytest.mark.skipif(not HAS_BWRAP, reason=f"bubblewrap sandbox unavailable: {BWRAP_PROBLEM}")
-LIMITS = {"timeout_s": 3.0, "cpu_s": 20, "memory_mb": 512, "max_processes": 16, "max_output_bytes": 20000}
+needs_bwrap = pytest.mark.skipif(
+    not HAS_BWRAP, reason=f"bubblewrap sandbox unavailable: {BWRAP_PROBLEM}"
+)
+LIMITS = {
+    "timeout_s": 3.0,
+    "cpu_s": 20,
+    "memory_mb": 512,
+    "max_processes": 16,
+    "max_output_bytes": 20000,
+}
 BACKENDS = [pytest.param("bwrap", marks=needs_bwrap), "plain"]
 
 
@@ -53,8 +61,9 @@ def plain(builder):
 
 def test_subprocess_backend_warns_loudly(builder, caplog):
     launch._warned = False
-    with caplog.at_level(logging.WARNING, logger="astra.sandbox"), pytest.warns(
-        RuntimeWarning, match="does NOT isolate the file system or the network"
+    with (
+        caplog.at_level(logging.WARNING, logger="astra.sandbox"),
+        pytest.warns(RuntimeWarning, match="does NOT isolate the file system or the network"),
     ):
         builder.build("sandbox", "subprocess")
     assert any("does NOT isolate" in r.getMessage() for r in caplog.records)
@@ -64,13 +73,21 @@ def test_subprocess_backend_warns_loudly(builder, caplog):
 def test_normal_code_runs_and_prints(request, which):
     sandbox = request.getfixturevalue(which)
     assert isinstance(sandbox, Sandbox)
-    result = sandbox.run("import math, sys\nprint(math.factorial(10))\nprint('warn', file=sys.stderr)\nraise SystemExit(3)\n")
+    result = sandbox.run(
+        "import math, sys\nprint(math.factorial(10))\nprint('warn', file=sys.stderr)\nraise SystemExit(3)\n"
+    )
     assert result.stdout == "3628800\n" and result.stderr == "warn\n"
     assert result.exit_code == 3 and result.limit is None and not result.ok
     assert 0 < result.duration_s < 3
     # the limits are in force before the code runs
-    limits = sandbox.run("import resource as r\nprint(r.getrlimit(r.RLIMIT_AS)[0] >> 20, r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_NOFILE)[0])")
-    assert limits.ok and limits.stdout.split() == [str(LIMITS["memory_mb"]), str(LIMITS["cpu_s"]), "64"]
+    limits = sandbox.run(
+        "import resource as r\nprint(r.getrlimit(r.RLIMIT_AS)[0] >> 20, r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_NOFILE)[0])"
+    )
+    assert limits.ok and limits.stdout.split() == [
+        str(LIMITS["memory_mb"]),
+        str(LIMITS["cpu_s"]),
+        "64",
+    ]
 
 
 @needs_bwrap
@@ -129,16 +146,25 @@ def test_file_system_is_read_only_private_and_hides_secrets(bwrap, tmp_path):
     assert "WROTE" not in out and not target.exists()
     assert out.count("blocked /") == 3 and not os.path.exists("/etc/astra-owned")
     assert out.count("hidden /") == 4
-    allowed = {os.path.relpath(p, "/root").split("/")[0] for p in launch.BubblewrapLauncher(bwrap.options)._python_dirs() if p.startswith("/root/")}
+    allowed = {
+        os.path.relpath(p, "/root").split("/")[0]
+        for p in launch.BubblewrapLauncher(bwrap.options)._python_dirs()
+        if p.startswith("/root/")
+    }
     assert f"root has {sorted(allowed)}" in out  # only the interpreter, nothing else of /root
     assert "caps 0000000000000000" in out and "tmp ok" in out
     # /tmp is private to each run: the host's /tmp and the previous run's files are not there
-    again = bwrap.run(f"import os\nprint(os.path.exists('/tmp/scratch'), os.path.exists({str(secret)!r}))")
+    again = bwrap.run(
+        f"import os\nprint(os.path.exists('/tmp/scratch'), os.path.exists({str(secret)!r}))"
+    )
     assert again.stdout.strip() == "False False"
 
 
 HOSTILE_RUNS = {
-    "fork-bomb": ("import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(30)\n", "processes"),
+    "fork-bomb": (
+        "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(30)\n",
+        "processes",
+    ),
     "memory-bomb": ("x = bytearray(3 * 1024 ** 3)\n", "memory"),
     "infinite-loop": ("while True:\n    pass\n", "timeout"),
     "huge-output": ("import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n", "output"),
@@ -312,7 +338,9 @@ def test_hostile_calls_in_a_session_are_contained(request, which, attack):
 @needs_bwrap
 def test_killing_the_sandbox_parent_does_not_reach_the_host(bwrap):
     with bwrap.session(timeout_s=1.5) as session:
-        session.load("import os, signal\ndef attack():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return os.getppid()\n")
+        session.load(
+            "import os, signal\ndef attack():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return os.getppid()\n"
+        )
         session.call("attack", {})
         session.load(TOOLS)
         assert _counter(session.call("inc", {"by": 1})) == 1
@@ -322,7 +350,9 @@ def test_killing_the_sandbox_parent_does_not_reach_the_host(bwrap):
 @needs_bwrap
 def test_sessions_have_private_tmp(bwrap):
     with bwrap.session() as one, bwrap.session() as two:
-        one.load("def put():\n    open('/tmp/state', 'w').write('one')\ndef get():\n    import os\n    return os.path.exists('/tmp/state')\n")
+        one.load(
+            "def put():\n    open('/tmp/state', 'w').write('one')\ndef get():\n    import os\n    return os.path.exists('/tmp/state')\n"
+        )
         two.load("def get():\n    import os\n    return os.path.exists('/tmp/state')\n")
         one.call("put", {})
         assert one.call("get", {}).output == "true" and two.call("get", {}).output == "false"

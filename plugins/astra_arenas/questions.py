@@ -90,7 +90,7 @@ def _wh(relation: Relation) -> str:
 
 
 def _phrase(chain: Sequence[Hop], upto: int | None = None) -> str:
-    """"the population of the home city of Vel Tora" for the first ``upto`` hops."""
+    """ "the population of the home city of Vel Tora" for the first ``upto`` hops."""
     hops = chain[:upto] if upto is not None else chain
     text = str(chain[0][1])
     for relation, _, _ in hops:
@@ -103,7 +103,7 @@ def _join(items: Sequence[str], last: str = "and") -> str:
 
 
 def _ask_all(clauses: Sequence[str]) -> str:
-    """"What is A, who is B, and what is C?" from capitalised clauses."""
+    """ "What is A, who is B, and what is C?" from capitalised clauses."""
     rest = [c[0].lower() + c[1:] for c in clauses[1:]]
     return f"{clauses[0]}, {', '.join(rest[:-1]) + ', ' if rest[:-1] else ''}and {rest[-1]}?"
 
@@ -213,8 +213,13 @@ class QuestionBuilder:
         return question, str(years), leaf
 
     def _combine(
-        self, relation: Relation, subjects: Sequence[str], phrases: Sequence[str],
-        finals: Sequence[ToolStep], sid: str, kind: str,
+        self,
+        relation: Relation,
+        subjects: Sequence[str],
+        phrases: Sequence[str],
+        finals: Sequence[ToolStep],
+        sid: str,
+        kind: str,
     ) -> tuple[str, str, LeafStep]:
         """Compare (or sum) the same numeric relation over several subjects."""
         values = [Decimal(s.answer) for s in finals]

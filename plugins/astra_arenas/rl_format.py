@@ -71,8 +71,9 @@ def _decoded(row: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
         except json.JSONDecodeError as exc:
             raise RecordError(f"{where}: field {key!r} is not valid JSON: {exc}") from exc
     if not isinstance(value, kind):
-        raise RecordError(f"{where}: field {key!r} must hold a {kind.__name__}, got "
-                          f"{type(value).__name__}")
+        raise RecordError(
+            f"{where}: field {key!r} must hold a {kind.__name__}, got {type(value).__name__}"
+        )
     return value
 
 
@@ -82,8 +83,9 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
     tools_in = _decoded(row, "tool_schema", list, where)
     tool_code = _decoded(row, "tool_dict", dict, where)
     sub_qa = _decoded(row, "sub_qa_dict", dict, where)
-    users = [m.get("content", "") for m in prompt if isinstance(m, Mapping)
-             and m.get("role") == "user"]
+    users = [
+        m.get("content", "") for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"
+    ]
     if not users:
         raise RecordError(f"{where}: prompt has no user message")
     question = str(users[-1])
@@ -134,8 +136,11 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
     for name, answers in gold.items():
         for answer in answers:
             n = len(subs) + 1
-            subs.append(SubQuestion(f"q{n}", f"Sub-task {n}: find it with {name}.", answer,
-                                    (), True, name, None))
+            subs.append(
+                SubQuestion(
+                    f"q{n}", f"Sub-task {n}: find it with {name}.", answer, (), True, name, None
+                )
+            )
     metadata: dict[str, Any] = {"source": "ASTRA-RL-1k", "dependencies_known": False}
     if duplicates:
         metadata["duplicate_tools"] = duplicates

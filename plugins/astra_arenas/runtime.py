@@ -43,8 +43,11 @@ class _RunPerCall:
         (result,) = run_checks(self.sandbox, self.units, [check], timeout_s=self.timeout_s)
         # The check's answer is never printed: a call that ran normally fails only on that.
         failed = not result.reason.startswith("output does not contain")
-        return (result.reason + ("\n" + result.output if result.output else "")
-                if failed else result.output), failed
+        return (
+            result.reason + ("\n" + result.output if result.output else "")
+            if failed
+            else result.output
+        ), failed
 
     def close(self) -> None:
         self.units.clear()
@@ -167,12 +170,14 @@ class ArenaRuntime:
             return self._error("", {}, f"malformed tool call: {call}")
         problem = self.check(call)
         if problem is not None:
-            return self._error(call.name, call.arguments if isinstance(call.arguments, Mapping)
-                               else {}, problem)
+            return self._error(
+                call.name, call.arguments if isinstance(call.arguments, Mapping) else {}, problem
+            )
         if call.name in self._load_errors:
             return self._error(
-                call.name, call.arguments, f"tool {call.name} failed to load: "
-                f"{self._load_errors[call.name]}"
+                call.name,
+                call.arguments,
+                f"tool {call.name} failed to load: {self._load_errors[call.name]}",
             )
         if self._session is None:
             self.reset()

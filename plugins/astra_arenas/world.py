@@ -113,8 +113,8 @@ def decoy_rows(
     rows: list[tuple[str, Value]] = []
     for _ in range(n):
         subject = forge.new(relation.subject)
-        value: Value = forge.new(relation.value) if relation.is_entity else draw_attribute(
-            relation, rng
+        value: Value = (
+            forge.new(relation.value) if relation.is_entity else draw_attribute(relation, rng)
         )
         rows.append((subject, value))
     return rows

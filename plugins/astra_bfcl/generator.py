@@ -85,8 +85,9 @@ def draft_arena(entry: dict[str, Any], category: str, version: str) -> Arena:
         for doc in data.function_docs(class_name):
             name = str(doc["name"])
             if name in owner:
-                raise AstraError(f"{entry_id}: {name} is a function of {owner[name]} and "
-                                 f"{class_name}")
+                raise AstraError(
+                    f"{entry_id}: {name} is a function of {owner[name]} and {class_name}"
+                )
             owner[name] = class_name
             tools.append(openai_tool(doc))
             code[name] = tool_source(
@@ -128,8 +129,9 @@ def draft_arena(entry: dict[str, Any], category: str, version: str) -> Arena:
                     f"is only offered from turn {offered_from[gold['name']]}"
                 )
     if len(turns) != len(ground_truth):
-        raise AstraError(f"{entry_id}: {len(turns)} user turns but {len(ground_truth)} turns "
-                         "of ground truth")
+        raise AstraError(
+            f"{entry_id}: {len(turns)} user turns but {len(ground_truth)} turns of ground truth"
+        )
     metadata = {
         "source": "bfcl-eval",
         "bfcl_version": version,
@@ -249,7 +251,8 @@ class BfclMultiTurnGenerator:
             failed = [t for t in outcome["result"]["turns"] if not t["passed"]]
             if failed:
                 ctx.drop(
-                    "ground-truth-fails-check", draft.id,
+                    "ground-truth-fails-check",
+                    draft.id,
                     f"{entry_id}: {failed[0]['error_type']}: {failed[0]['message']}",
                 )
                 continue

@@ -49,7 +49,8 @@ class BfclMultiTurnOptions:
         },
     )
     limit: int = _opt(
-        "entries per category, the first ones in BFCL's order (0 = all)", 0,
+        "entries per category, the first ones in BFCL's order (0 = all)",
+        0,
         validator=_at_least(0),
     )
     ids: tuple[str, ...] = attrs.field(
@@ -84,6 +85,7 @@ class BfclVerifierOptions:
         True,
     )
     timeout_s: float = _opt(
-        "wall-clock limit of one verification replay in the sandbox", 60.0,
+        "wall-clock limit of one verification replay in the sandbox",
+        60.0,
         validator=_at_least(0.001),
     )

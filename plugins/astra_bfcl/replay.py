@@ -19,7 +19,7 @@ from astra_core.protocols import Sandbox
 from astra_core.records import Arena
 
 MARKER = "@@astra-bfcl-replay@@"
-_RUNNER = f'''
+_RUNNER = f"""
 
 def _astra_bfcl_run(payloads):
     import json
@@ -36,7 +36,7 @@ def _astra_bfcl_run(payloads):
 
 
 _astra_bfcl_run(__import__("json").loads(%s))
-'''
+"""
 
 
 def output_digest(text: str) -> str:
@@ -53,8 +53,14 @@ def script_source() -> str:
     return resources.files("astra_bfcl").joinpath("replay_script.py").read_text(encoding="utf-8")
 
 
-def payload_for(arena: Arena, *, model: Any = None, per_turn: bool = True,
-                check_irrelevance: bool = True, return_results: bool = False) -> dict[str, Any]:
+def payload_for(
+    arena: Arena,
+    *,
+    model: Any = None,
+    per_turn: bool = True,
+    check_irrelevance: bool = True,
+    return_results: bool = False,
+) -> dict[str, Any]:
     """What ``replay_script.main`` needs to judge ``model`` (None: the ground truth itself)."""
     meta = arena.metadata
     if meta.get("source") != "bfcl-eval":
@@ -116,7 +122,7 @@ def run_replays(
             f"replaying BFCL entries {ids} in the sandbox failed with exit status "
             f"{result.exit_code}{limit}.{hint}\n{tail}"
         )
-    outcomes = json.loads(line[len(MARKER):])
+    outcomes = json.loads(line[len(MARKER) :])
     if len(outcomes) != len(payloads):
         raise ReplayError(f"the replay returned {len(outcomes)} verdicts for {len(payloads)}")
     return list(outcomes)

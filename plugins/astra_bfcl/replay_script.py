@@ -119,8 +119,12 @@ def run_model(payload: dict, calls: list[dict]) -> tuple[list[str], list[dict]]:
 
 
 def judge_content(
-    index: int, gt_results: list[str], gt_state: dict, end: int,
-    model_results: list[str], model_states: list[dict],
+    index: int,
+    gt_results: list[str],
+    gt_state: dict,
+    end: int,
+    model_results: list[str],
+    model_states: list[dict],
 ) -> dict:
     """BFCL's state check, then its response check, for turn ``index`` ending after call ``end``
     (the response check looks at every result so far, as BFCL's does)."""
@@ -148,7 +152,11 @@ def judge_content(
 
 
 def judge_turn(
-    index: int, ground_truth: list[dict], start: int, end: int, check_irrelevance: bool,
+    index: int,
+    ground_truth: list[dict],
+    start: int,
+    end: int,
+    check_irrelevance: bool,
     content: Any,
 ) -> dict:
     """BFCL's verdict for turn ``index`` when the agent's calls start..end are that turn;

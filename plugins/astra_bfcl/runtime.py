@@ -99,7 +99,7 @@ class _ReplaySession:
                 f"{(result.stderr or result.stdout)[-800:]}"
             )
         self.done.append((name, dict(arguments)))
-        return json.loads(line[len("@@out@@"):]), False
+        return json.loads(line[len("@@out@@") :]), False
 
     def close(self) -> None:
         self.units.clear()
@@ -263,8 +263,10 @@ class BfclRuntime:
             return self._record(call.name, call.arguments, f"Error: {problem}", True)
         if call.name in self._load_errors:
             return self._record(
-                call.name, call.arguments,
-                f"Error: tool {call.name} failed to load: {self._load_errors[call.name]}", True,
+                call.name,
+                call.arguments,
+                f"Error: tool {call.name} failed to load: {self._load_errors[call.name]}",
+                True,
             )
         if self._session is None:
             raise AstraError("BfclRuntime.step() before reset(): use it as a context manager")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_TEMPLATE = '''# BFCL multi-turn tool {name!r}: {class_name}.{name}, bfcl-eval {version}, {entry}.
+_TEMPLATE = """# BFCL multi-turn tool {name!r}: {class_name}.{name}, bfcl-eval {version}, {entry}.
 def _make_{name}():
     import copy
     import json
@@ -60,7 +60,7 @@ def _make_{name}():
 
 
 {name} = _make_{name}()
-'''
+"""
 
 
 def tool_source(

@@ -229,8 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="delay of every answer")
     args = parser.parse_args(argv)
     body = chat_completion("The answer is 42.")
-    server = LoopbackServer(lambda _: Reply(body, delay_s=args.latency_ms / 1000.0),
-                            host=args.host, port=args.port).start()
+    server = LoopbackServer(
+        lambda _: Reply(body, delay_s=args.latency_ms / 1000.0), host=args.host, port=args.port
+    ).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -69,9 +69,7 @@ def _text(content: Any) -> str:
 def _usage(raw: Any) -> dict[str, int]:
     if not isinstance(raw, Mapping):
         return {}
-    return {
-        k: v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)
-    }
+    return {k: v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def response_from_completion(body: Any) -> ChatResponse:
@@ -107,10 +105,7 @@ def response_from_text(
     message: JSONDict = {"role": "assistant", "content": turn.content}
     if turn.calls:
         message["tool_calls"] = normalize_tool_calls(
-            [
-                {"function": {"name": c.name, "arguments": dict(c.arguments)}}
-                for c in turn.calls
-            ],
+            [{"function": {"name": c.name, "arguments": dict(c.arguments)}} for c in turn.calls],
             context=text,
         )
         finish_reason = "tool_calls"

@@ -141,9 +141,7 @@ class TransformersLocalOptions:
     max_new_tokens: int = _opt(
         "tokens generated per call unless a call passes max_tokens", 512, validator=_positive
     )
-    batch_size: int = _opt(
-        "prompts generated together by chat_many", 8, validator=_positive
-    )
+    batch_size: int = _opt("prompts generated together by chat_many", 8, validator=_positive)
     sampling: dict[str, Any] = attrs.field(
         factory=dict,
         metadata={

@@ -52,8 +52,18 @@ IGNORED = frozenset(
         "stream_options",
     }
 )
-SUPPORTED = ("temperature", "top_p", "top_k", "max_tokens", "max_new_tokens",
-             "max_completion_tokens", "seed", "stop", "repetition_penalty", "n")
+SUPPORTED = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_new_tokens",
+    "max_completion_tokens",
+    "seed",
+    "stop",
+    "repetition_penalty",
+    "n",
+)
 
 
 class TransformersLocalBackend:
@@ -87,8 +97,12 @@ class TransformersLocalBackend:
         self.device = options.device
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
-                 "float16": torch.float16}[options.dtype]
+        dtype = {
+            "auto": "auto",
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[options.dtype]
         model: Any = AutoModelForCausalLM.from_pretrained(
             options.model, dtype=dtype, trust_remote_code=options.trust_remote_code
         )
@@ -238,8 +252,13 @@ class TransformersLocalBackend:
     ) -> list[str]:
         if self.cache is None:
             raise ValueError(f"llm_backend {NAME!r}: seed_cache needs the cache_dir option")
-        return seed_cache(self.cache.directory, pairs, model=self.options.model,
-                          sampling=self.options.sampling, backend=NAME)
+        return seed_cache(
+            self.cache.directory,
+            pairs,
+            model=self.options.model,
+            sampling=self.options.sampling,
+            backend=NAME,
+        )
 
     @property
     def stats(self) -> dict[str, int]:
@@ -309,9 +328,7 @@ class TransformersLocalBackend:
             self._counts["batches"] += 1
         width = encoded["input_ids"].shape[1]
         answers = []
-        for row, mask in zip(
-            output[:, width:].tolist(), encoded["attention_mask"], strict=True
-        ):
+        for row, mask in zip(output[:, width:].tolist(), encoded["attention_mask"], strict=True):
             answers.append(
                 self.response_from_ids(
                     row,

@@ -27,10 +27,29 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 # Only what programs need from /etc: never shadow, ssh keys, credentials or config with secrets
 # (inside, the process may still be uid 0 when ASTRA runs as root, and root owns those files).
 ETC_ALLOWED = (
-    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
-    "passwd", "group", "nsswitch.conf", "host.conf", "hosts", "os-release", "debian_version",
-    "mime.types", "protocols", "services", "locale.alias", "magic", "magic.mime", "ssl",
-    "ca-certificates", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}",
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "host.conf",
+    "hosts",
+    "os-release",
+    "debian_version",
+    "mime.types",
+    "protocols",
+    "services",
+    "locale.alias",
+    "magic",
+    "magic.mime",
+    "ssl",
+    "ca-certificates",
+    "python3",
+    f"python{sys.version_info.major}.{sys.version_info.minor}",
 )
 INSIDE = "/sandbox"
 
@@ -47,9 +66,21 @@ def _probe(bwrap: str) -> str | None:
     if bwrap not in _probed:
         try:
             done = subprocess.run(
-                [bwrap, "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
-                 "--ro-bind", "/", "/", "--", "/bin/true"],
-                capture_output=True, text=True, timeout=30,
+                [
+                    bwrap,
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--cap-drop",
+                    "ALL",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--",
+                    "/bin/true",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             _probed[bwrap] = None if done.returncode == 0 else done.stderr.strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -124,8 +155,16 @@ class BubblewrapLauncher:
         return [d for d in kept if not any(d.startswith(o + "/") for o in kept if o != d)]
 
     def argv(self, host_dir: Path, script: str) -> list[str]:
-        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-               "--cap-drop", "ALL", "--hostname", "sandbox"]
+        cmd = [
+            self.bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "sandbox",
+        ]
         for d in SYSTEM_DIRS:
             cmd += ["--ro-bind-try", d, d]
         for entry in ETC_ALLOWED:
@@ -141,9 +180,13 @@ class BubblewrapLauncher:
         for d in in_tmp:
             cmd += ["--ro-bind", d, d]
         cmd += [
-            "--ro-bind", str(host_dir), INSIDE,
-            "--remount-ro", "/",
-            "--chdir", "/tmp",
+            "--ro-bind",
+            str(host_dir),
+            INSIDE,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/tmp",
             "--",
         ]
         return [*cmd, python_executable(self.options), "-I", f"{INSIDE}/{script}"]

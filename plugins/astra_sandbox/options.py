@@ -22,8 +22,16 @@ class SandboxOptions:
     python: str = _opt("interpreter inside the sandbox (empty: the one running ASTRA)", "")  # type: ignore[assignment]
 
     def __attrs_post_init__(self) -> None:
-        for name in ("timeout_s", "cpu_s", "memory_mb", "max_processes", "max_open_files",
-                     "max_output_bytes", "max_file_mb", "max_tmp_mb"):
+        for name in (
+            "timeout_s",
+            "cpu_s",
+            "memory_mb",
+            "max_processes",
+            "max_open_files",
+            "max_output_bytes",
+            "max_file_mb",
+            "max_tmp_mb",
+        ):
             value = getattr(self, name)
             if value <= 0:
                 raise ValueError(f"sandbox option {name} must be positive, got {value}")

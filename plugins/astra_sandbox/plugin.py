@@ -76,12 +76,14 @@ def _run_command(args: argparse.Namespace) -> int:
 @hookimpl
 def astra_add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "sandbox", help="run code in a sandbox (to debug tools)",
+        "sandbox",
+        help="run code in a sandbox (to debug tools)",
         description="Run untrusted Python the way ASTRA runs tools, to see what comes back.",
     )
     sub = parser.add_subparsers(dest="sandbox_command", metavar="WHAT", required=True)
     run = sub.add_parser(
-        "run", help="run FILE.py in a sandbox and print what came back as JSON",
+        "run",
+        help="run FILE.py in a sandbox and print what came back as JSON",
         description="Run FILE.py in a sandbox and print stdout, stderr, exit_code, limit (the "
         "limit it hit, if any) and duration_s as JSON; the exit status is 0 when it ran cleanly.",
     )
@@ -93,7 +95,11 @@ def astra_add_commands(subparsers: Any) -> None:
     )
     run.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds")
     run.add_argument(
-        "--option", "-o", type=_option, action="append", metavar="KEY=VALUE",
+        "--option",
+        "-o",
+        type=_option,
+        action="append",
+        metavar="KEY=VALUE",
         help="a sandbox option, e.g. -o memory_mb=256 (repeatable; VALUE is read as JSON)",
     )
     run.set_defaults(func=_run_command)

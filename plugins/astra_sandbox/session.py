@@ -113,8 +113,8 @@ class SandboxSession:
             outcome = self._request(process, {"op": "load", "code": code})
             if outcome.crashed:
                 return attrs.evolve(
-                    outcome, error=f"reloading the tool code into a new worker failed: "
-                    f"{outcome.error}"
+                    outcome,
+                    error=f"reloading the tool code into a new worker failed: {outcome.error}",
                 )
         return process
 
@@ -179,8 +179,9 @@ class SandboxSession:
                     return self._stop(process, "the sandbox worker died")
                 buffer += data
                 if len(buffer) > cap:
-                    return self._stop(process, "the worker sent more than the output limit",
-                                      "output")
+                    return self._stop(
+                        process, "the worker sent more than the output limit", "output"
+                    )
         finally:
             selector.close()
         return self._answer(process, buffer, nonce)
@@ -196,7 +197,7 @@ class SandboxSession:
             selector.register(fd, selectors.EVENT_WRITE)
             while view:
                 try:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                     continue
                 except BlockingIOError:
                     pass

@@ -11,9 +11,7 @@ def _opt(text: str, default: Any) -> Any:
     return attrs.field(default=default, metadata={"help": text})
 
 
-_MAIN_ONLY_HELP = (
-    "log only from the main process (RANK 0) when training runs on several processes"
-)
+_MAIN_ONLY_HELP = "log only from the main process (RANK 0) when training runs on several processes"
 
 
 @attrs.frozen

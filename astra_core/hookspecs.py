@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from astra_core.config import RunConfig
     from astra_core.context import StageContext
+    from astra_core.records import Arena
     from astra_core.registry import Registrar
     from astra_core.report import StageSummary
 
@@ -164,6 +165,16 @@ def astra_record_dropped(stage: str, record_id: str, reason: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Training: fired by trainers.
+
+
+@hookspec(firstresult=True)
+def astra_arena_runtime(arena: Arena, sandbox: Any) -> Any | None:
+    """Fired by the RL rollout engine (``train-rl`` and ``eval``) once per episode: return the
+    runtime that plays ``arena`` with ``sandbox``, or ``None`` to leave the arena to another
+    plugin. A runtime has ``reset()``, ``step(call) -> ToolCallResult`` and ``close()``; one
+    for arenas with several user turns also has ``next_turn() -> str | None`` (the next user
+    message, asked for when the model answers without a call) and ``tools`` (the schemas offered
+    now). The first runtime returned wins; the ``arenas`` plugin answers last, for any arena."""
 
 
 @hookspec

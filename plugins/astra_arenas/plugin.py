@@ -42,3 +42,10 @@ def astra_register_verifiers(registry: Any) -> None:
         description="The paper's reward: F1 of sub-question recall and call precision; a "
         "sub-question is solved when a call's output contains its gold answer.",
     )
+
+
+@hookimpl(trylast=True)
+def astra_arena_runtime(arena: Any, sandbox: Any) -> Any:
+    from astra_arenas.runtime import ArenaRuntime
+
+    return ArenaRuntime(arena, sandbox)

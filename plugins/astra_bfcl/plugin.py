@@ -45,3 +45,12 @@ def astra_register_verifiers(registry: Any) -> None:
         description="BFCL's multi-turn checks per turn (instance state, unordered subsequence "
         "of execution results); reward = passed / judged turns (needs bfcl-eval).",
     )
+
+
+@hookimpl
+def astra_arena_runtime(arena: Any, sandbox: Any) -> Any:
+    if arena.metadata.get("source") != "bfcl-eval":
+        return None
+    from astra_bfcl.runtime import BfclRuntime
+
+    return BfclRuntime(arena, sandbox)

@@ -1,9 +1,10 @@
 """Token ids of the pieces of a multi-turn conversation, taken from the model's chat template.
 
 Rollouts never re-tokenize what the policy generated: the ids it sampled are kept as they are,
-and only the pieces ASTRA adds (the prompt, tool responses and the next generation prompt) are
-rendered with the chat template and tokenized. The pieces are found by rendering a conversation
-with and without them and taking the difference, which works for any template.
+and only the pieces ASTRA adds (the prompt, tool responses, later user turns and the next
+generation prompt) are rendered with the chat template and tokenized. The pieces are found by
+rendering a conversation with and without them and taking the difference, which works for any
+template.
 """
 
 from __future__ import annotations
@@ -60,16 +61,17 @@ class ChatTokens:
     def encode(self, text: str) -> list[int]:
         return _ids(self.tokenizer(text, add_special_tokens=False))
 
-    def tool_response_ids(self, tool_messages: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Ids that follow an assistant turn's end token: the tool responses and the next
-        assistant generation prompt."""
+    def continuation_ids(self, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Ids that follow an assistant turn's end token: ``messages`` (the turn's tool
+        responses, or the next user message) and the next assistant generation prompt."""
         before = self.render(_PROBE, None, add_generation_prompt=False)
-        after = self.render([*_PROBE, *tool_messages], None, add_generation_prompt=True)
+        after = self.render([*_PROBE, *messages], None, add_generation_prompt=True)
         cut = before.rfind(self.end_of_turn)
         if cut < 0 or not after.startswith(before[: cut + len(self.end_of_turn)]):
+            roles = ", ".join(sorted({str(m.get("role")) for m in messages}))
             raise ValueError(
-                "cannot split the chat template around tool responses: the rendered conversation "
-                "with tool messages does not extend the one without them"
+                f"cannot split the chat template around {roles} messages: the rendered "
+                "conversation with them does not extend the one without them"
             )
         return self.encode(after[cut + len(self.end_of_turn) :])
 

@@ -64,6 +64,7 @@ class ArenaEvaluator:
                 parser=self.parser,
                 verifier=self.verifier,
                 sandbox=self.sandbox,
+                hook=ctx.hook,
             )
             t0 = time.perf_counter()
             rollouts = []

@@ -15,7 +15,9 @@ def _help(text: str, default: Any) -> Any:
 
 @attrs.frozen
 class RolloutOptions:
-    max_turns: int = _help("turn cap per episode (the paper: 32)", 8)
+    max_turns: int = _help(
+        "assistant turns per episode, or per user turn in arenas with several (the paper: 32)", 8
+    )
     max_new_tokens: int = _help("tokens the policy may generate per turn", 128)
     max_length: int = _help("cap on prompt + every turn, in tokens", 2048)
     stop_when_solved: bool = _help("end an episode once every sub-question is solved", False)

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from astra_core.protocols import CallCreditVerifier, ToolCallParser, Verifier
-from astra_core.records import Arena, Episode, Reward, ToolCallResult
+from astra_core.records import Arena, Episode, Reward, ToolCallResult, tool_name
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import Sampling
 
@@ -36,6 +36,7 @@ class LiveEpisode:
     messages: list[dict[str, Any]]
     calls: list[ToolCallResult] = attrs.Factory(list)
     turns: int = 0
+    turn_start: int = 0  # assistant turns before the current user turn (the cap is per turn)
     done: bool = False
     stop_reason: str = ""
     reward: Reward | None = None
@@ -77,6 +78,13 @@ class RolloutEngine:
     An episode stops when the model answers without a tool call (``no_call``), at the turn cap
     (``turn_cap``), at the length cap (``length_cap``) or, optionally, once every sub-question
     is solved (``solved``). Malformed calls become error observations and count as calls.
+
+    Arenas with several user turns (BFCL multi-turn) have a runtime with ``next_turn()``: when
+    the model answers without a call, the next user message is appended and the episode goes
+    on; it ends with ``no_call`` after the last one. ``max_turns`` caps the assistant turns of
+    each user turn. The prompt offers the runtime's ``tools`` where it has them; tools offered
+    from a later turn on are shown as JSON at the head of that turn's user message, as BFCL
+    shows them to prompted models, since the prompt's tool list cannot change mid-sequence.
 
     Each episode's runtime is started (``reset()``) in a pool of ``start_workers`` threads, so
     that sandbox start-up (a process, the tool code loaded: ~0.1 s each) overlaps generation;
@@ -134,9 +142,9 @@ class RolloutEngine:
         )
         try:
             for arena in arenas:
-                messages = self.prompt_messages(arena)
-                prompt = self.chat.prompt_ids(messages, arena.tools)
                 runtime = self.runtime_factory(arena)
+                messages = self.prompt_messages(arena)
+                prompt = self.chat.prompt_ids(messages, getattr(runtime, "tools", arena.tools))
                 episodes.append(
                     LiveEpisode(
                         arena,
@@ -258,8 +266,7 @@ class RolloutEngine:
             e.done, e.stop_reason = True, "length_cap"
             return 0
         if not parsed.calls and not parsed.errors:
-            e.done, e.stop_reason = True, "no_call"
-            return 0
+            return self._next_user_turn(e)
         tool_messages = []
         runtime = self._started(e)
         for i, call in enumerate(parsed.calls):
@@ -278,13 +285,13 @@ class RolloutEngine:
             e.calls.append(result)
             tool_messages.append({"role": "tool", "content": result.output})
         e.messages.extend(tool_messages)
-        response = self.chat.tool_response_ids(tool_messages)
+        response = self.chat.continuation_ids(tool_messages)
         if self.stop_when_solved:
             e.reward = self.verifier.score(e.arena, e.calls)
             if e.reward.recall >= 1.0:
                 e.done, e.stop_reason = True, "solved"
                 return 0
-        if e.turns >= self.max_turns:
+        if e.turns - e.turn_start >= self.max_turns:
             e.done, e.stop_reason = True, "turn_cap"
             return 0
         if len(e.ids) + len(response) >= self.max_length:
@@ -293,6 +300,33 @@ class RolloutEngine:
         e.ids.extend(response)
         e.mask.extend([0] * len(response))
         return len(response)
+
+    def _next_user_turn(self, e: LiveEpisode) -> int:
+        """The model answered without a call: append the next user turn, if the runtime has
+        one, and return its tokens; else end the episode."""
+        runtime = self._started(e)
+        next_turn = getattr(runtime, "next_turn", None)
+        if not callable(next_turn):
+            e.done, e.stop_reason = True, "no_call"
+            return 0
+        offered = {tool_name(t) for t in getattr(runtime, "tools", ())}
+        message = next_turn()
+        if message is None:
+            e.done, e.stop_reason = True, "no_call"
+            return 0
+        added = [t for t in getattr(runtime, "tools", ()) if tool_name(t) not in offered]
+        if added:
+            message = json.dumps(added, ensure_ascii=False) + "\n" + message
+        user = {"role": "user", "content": message}
+        ids = self.chat.continuation_ids([user])
+        if len(e.ids) + len(ids) >= self.max_length:
+            e.done, e.stop_reason = True, "length_cap"
+            return 0
+        e.messages.append(user)
+        e.turn_start = e.turns
+        e.ids.extend(ids)
+        e.mask.extend([0] * len(ids))
+        return len(ids)
 
     @staticmethod
     def _started(e: LiveEpisode) -> Any:

@@ -46,11 +46,38 @@ def load_arenas(
     return arenas
 
 
-def make_engine(
-    model: Any, tokenizer: Any, opts: RolloutOptions, *, parser: Any, verifier: Any, sandbox: Any
-) -> RolloutEngine:
-    from astra_arenas.runtime import ArenaRuntime
+def runtime_factory(sandbox: Any, hook: Any = None) -> Callable[[Arena], Any]:
+    """The runtime of each episode's arena: the first plugin answer to ``astra_arena_runtime``
+    (the arenas plugin answers last, for any arena). Without a plugin manager (``hook`` None,
+    components built by hand), the arenas plugin's ``ArenaRuntime``."""
+    if hook is None:
+        from astra_arenas.runtime import ArenaRuntime
 
+        return lambda arena: ArenaRuntime(arena, sandbox)
+
+    def make(arena: Arena) -> Any:
+        runtime = hook.astra_arena_runtime(arena=arena, sandbox=sandbox)
+        if runtime is None:
+            raise AstraError(
+                f"no plugin provides a runtime for arena {arena.id} (metadata.source "
+                f"{arena.metadata.get('source')!r}): is the plugin that made it installed and "
+                "enabled?"
+            )
+        return runtime
+
+    return make
+
+
+def make_engine(
+    model: Any,
+    tokenizer: Any,
+    opts: RolloutOptions,
+    *,
+    parser: Any,
+    verifier: Any,
+    sandbox: Any,
+    hook: Any = None,
+) -> RolloutEngine:
     chat = ChatTokens(tokenizer)
     generator: Any
     if opts.reuse_kv_cache and opts.generation_backend != "generate":
@@ -77,7 +104,7 @@ def make_engine(
         chat,
         parser,
         verifier,
-        lambda arena: ArenaRuntime(arena, sandbox),
+        runtime_factory(sandbox, hook),
         max_turns=opts.max_turns,
         max_new_tokens=opts.max_new_tokens,
         max_length=opts.max_length,
@@ -196,6 +223,7 @@ class RLTrainer:
             parser=self.parser,
             verifier=self.verifier,
             sandbox=self.sandbox,
+            hook=ctx.hook,
         )
         filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
         ckpt_dir = ctx.out_dir / "checkpoints"

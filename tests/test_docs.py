@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomllib
+
 from astra_core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +58,60 @@ def test_one_file_plugin_from_the_guide_works(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert '"verifier": [\n        "any-call-correct"' in result.stdout.replace("\r", "")
+
+
+# -- the README ---------------------------------------------------------------------------------
+
+
+def readme_blocks(language: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_gives_the_two_fresh_machine_commands_and_ci_runs_the_test_one():
+    commands = [
+        line.split("#")[0].strip() for b in readme_blocks("console") for line in b.splitlines()
+    ]
+    assert "bash scripts/quickstart.sh" in commands
+    assert "bash scripts/test.sh" in commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "bash scripts/test.sh" in [line.strip() for line in ci]
+
+
+def test_readme_links_every_docs_page_and_only_pages_that_exist():
+    text = (ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", text))
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert linked == pages
+
+
+def test_readme_cli_lines_name_real_commands_and_flags():
+    lines = [
+        line.split("#")[0].split()
+        for block in readme_blocks("console")
+        for line in block.splitlines()
+        if line.startswith("astra ")
+    ]
+    assert len(lines) >= 5
+    for words in lines:
+        command = []
+        for word in words[1:]:
+            if word.startswith("-") or "/" in word or "." in word:
+                break
+            command.append(word)
+        done = subprocess.run(
+            [sys.executable, "-m", "astra_core.cli", *command, "--help"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, (words, done.stderr)
+        for flag in (w for w in words if w.startswith("--")):
+            assert flag in done.stdout, (words, flag)
+
+
+def test_readme_run_config_is_valid():
+    from astra_core.config import parse_config
+    from astra_core.pipeline import prepare
+
+    (block,) = readme_blocks("toml")
+    prepare(parse_config(tomllib.loads(block)))

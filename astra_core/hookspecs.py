@@ -174,7 +174,8 @@ def astra_arena_runtime(arena: Arena, sandbox: Any) -> Any | None:
     plugin. A runtime has ``reset()``, ``step(call) -> ToolCallResult`` and ``close()``; one
     for arenas with several user turns also has ``next_turn() -> str | None`` (the next user
     message, asked for when the model answers without a call) and ``tools`` (the schemas offered
-    now). The first runtime returned wins; the ``arenas`` plugin answers last, for any arena."""
+    now, read before ``reset()`` for the prompt). The first runtime returned wins; the ``arenas``
+    plugin answers last, for any arena."""
 
 
 @hookspec

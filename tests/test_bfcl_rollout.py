@@ -26,10 +26,13 @@ from astra_training.options import TinyModelOptions
 from astra_training.tiny_model import build_tiny_model
 from test_bfcl import generate, ground_truth
 
+import astra_core
+from astra_core.config import parse_config
 from astra_core.errors import AstraError
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, tool_name
 from astra_core.registry import ComponentBuilder
+from astra_core.store import RecordStore
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, arenas: list[Arena]) -> 
     texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 2
     out = tmp_path_factory.mktemp("bfcl-tiny") / "model"
     options = TinyModelOptions(
-        vocab_size=600, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
+        vocab_size=600,
+        hidden_size=32,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16384,  # BFCL prompts list many tools
     )
     build_tiny_model(texts, out, options, seed=0)
     return out
@@ -135,3 +143,40 @@ def test_an_arena_no_plugin_can_play_is_an_error_naming_it(arenas):
         make(arenas[0])
     bfcl_only = runtime_factory(sandbox=None, hook=load_plugins(disable=["arenas"]).hook)
     assert type(bfcl_only(arenas[0])).__name__ == "BfclRuntime"
+
+
+def test_eval_stage_plays_bfcl_arenas_with_their_runtime_and_verifier(tmp_path, model_dir):
+    """From a run config, as a user would: the eval stage finds the bfcl runtime through the
+    plugins, so the prompt of a miss_func arena offers only its first turn's tools."""
+    config = parse_config(
+        {
+            "run": {"name": "bfcl-eval"},
+            "synth-arenas": {
+                "generator": {"name": "bfcl-multi-turn", "limit": 1, "categories": ["miss_func"]}
+            },
+            "eval": {
+                "evaluator": {
+                    "name": "arena-eval",
+                    "models": [str(model_dir)],
+                    "holdout_fraction": 1.0,  # every arena: there is no training here
+                    "verifier": "bfcl-multi-turn",
+                    "sandbox": "subprocess",
+                    "rollout": {"max_new_tokens": 8, "max_turns": 2, "max_length": 16384},
+                }
+            },
+        }
+    )
+    out = tmp_path / "out"
+    report = astra_core.run(config, out, quiet=True)
+    assert report.stage("eval").status == "complete"
+    assert json.loads((out / "eval" / "eval.json").read_text())["arenas"] == 1
+    (arena,) = RecordStore(out / "synth-arenas", Arena).iter_records()
+    (episodes,) = (out / "eval").glob("episodes-*.jsonl")
+    (row,) = [json.loads(line) for line in episodes.read_text().splitlines()]
+    _, tokenizer = load_policy(str(model_dir))
+    assert 1 in row["loss_mask"]  # the prompt fit and the model generated
+    prompt = tokenizer.decode(row["token_ids"][: row["loss_mask"].index(1)])
+    held_out = next(iter(arena.metadata["added_functions"].values()))
+    offered = [tool_name(t) for t in arena.tools if tool_name(t) not in held_out]
+    assert all(f'"{name}"' in prompt for name in offered)
+    assert not any(f'"{name}"' in prompt for name in held_out)

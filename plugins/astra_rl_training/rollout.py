@@ -304,11 +304,11 @@ class RolloutEngine:
     def _next_user_turn(self, e: LiveEpisode) -> int:
         """The model answered without a call: append the next user turn, if the runtime has
         one, and return its tokens; else end the episode."""
-        runtime = self._started(e)
-        next_turn = getattr(runtime, "next_turn", None)
+        next_turn = getattr(e.runtime, "next_turn", None)
         if not callable(next_turn):
             e.done, e.stop_reason = True, "no_call"
             return 0
+        runtime = self._started(e)
         offered = {tool_name(t) for t in getattr(runtime, "tools", ())}
         message = next_turn()
         if message is None:

@@ -3,7 +3,9 @@
 A component declares its options as a frozen attrs class; every field has a type and (unless the
 option is required) a default. ``structure_options`` turns a TOML table into an instance or raises
 a ``ConfigError`` that carries the dotted key path. A field made with ``component("verifier")``
-holds a nested component choice: a name, or a table with ``name`` and that component's options.
+holds a nested component choice: a name, or a table with ``name`` and that component's options;
+``option(help, default, validator)`` makes a plain one, with the validators ``at_least``,
+``greater_than`` and ``within``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,43 @@ class ComponentSpec:
             path=file,
             key=key,
         )
+
+
+def option(help: str, default: Any, validator: Any = None, **kwargs: Any) -> Any:
+    """An options field with its default and the help text ``astra plugins --options`` shows;
+    ``validator`` checks a value when the options are built (``at_least(1)``, ``within(0, 1)``,
+    or any attrs validator), so a bad value is a ``ConfigError`` naming its key."""
+    return attrs.field(default=default, validator=validator, metadata={"help": help}, **kwargs)
+
+
+def at_least(minimum: float) -> Any:
+    """A validator: the value is ``>= minimum`` (``None``, an option left unset, passes)."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and value < minimum:
+            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
+
+    return check
+
+
+def greater_than(bound: float) -> Any:
+    """A validator: the value is ``> bound`` (``None`` passes)."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and value <= bound:
+            raise ValueError(f"{attribute.name} must be > {bound}, got {value!r}")
+
+    return check
+
+
+def within(low: float, high: float) -> Any:
+    """A validator: ``low <= value <= high`` (``None`` passes)."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{attribute.name} must be within [{low}, {high}], got {value!r}")
+
+    return check
 
 
 def component(kind: str, default: str | None = None, *, help: str = "", **kwargs: Any) -> Any:

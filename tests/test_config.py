@@ -116,3 +116,29 @@ def test_stage_order_is_canonical():
     config = parse_config({"eval": {"evaluator": "x"}, "synth-arenas": {"generator": "y"}})
     assert config.stage_order == ("synth-arenas", "eval")
     assert STAGES.index("synth-arenas") < STAGES.index("eval")
+
+
+def test_option_helpers_validate_and_name_the_key():
+    import attrs
+
+    from astra_core.options import at_least, greater_than, option, structure_options, within
+
+    @attrs.frozen
+    class Options:
+        count: int = option("how many", 1, validator=at_least(1))
+        rate: float = option("a rate", 0.5, validator=greater_than(0))
+        share: float = option("a share", 0.2, validator=within(0, 1))
+        limit: int | None = option("unset: no limit", None, validator=at_least(0))
+
+    built = structure_options(Options, {"count": 3, "share": 1.0}, key="gen", file="run.toml")
+    assert (built.count, built.rate, built.share, built.limit) == (3, 0.5, 1.0, None)
+    assert attrs.fields(Options).count.metadata["help"] == "how many"
+    for table, message in [
+        ({"count": 0}, "count must be >= 1, got 0"),
+        ({"rate": 0.0}, "rate must be > 0, got 0.0"),
+        ({"share": 1.5}, r"share must be within \[0, 1\], got 1.5"),
+        ({"limit": -1}, "limit must be >= 0, got -1"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as info:
+            structure_options(Options, table, key="gen", file="run.toml")
+        assert "run.toml" in str(info.value) and "gen" in str(info.value)

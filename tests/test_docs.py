@@ -110,8 +110,30 @@ def test_readme_cli_lines_name_real_commands_and_flags():
 
 
 def test_readme_run_config_is_valid():
-    from astra_core.config import parse_config
-    from astra_core.pipeline import prepare
-
     (block,) = readme_blocks("toml")
     prepare(parse_config(tomllib.loads(block)))
+
+
+def test_configuration_example_from_the_guide_validates_its_options():
+    """The third rung of docs/writing-plugins.md: its options class and registration, run."""
+    text = (ROOT / "docs" / "writing-plugins.md").read_text()
+    section = text.split("## 3. Configuration", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert code, "the configuration example is missing from docs/writing-plugins.md"
+    module = types.ModuleType("thresholded")
+
+    class Thresholded:  # the guide leaves the verifier itself out
+        def __init__(self, threshold: float, sandbox: object) -> None:
+            self.threshold = threshold
+
+        def score(self, arena: object, calls: object) -> None:
+            return None
+
+    module.Thresholded = Thresholded  # type: ignore[attr-defined]
+    exec(compile(code.group(1), "writing-plugins.md", "exec"), module.__dict__)
+    builder = ComponentBuilder(load_plugins(objects=[("thresholded", module)]).registry)
+    assert (
+        builder.build("verifier", ComponentSpec("thresholded", {"threshold": 0.8})).threshold == 0.8
+    )
+    with pytest.raises(ConfigError, match=r"threshold must be within \[0, 1\], got 1.5"):
+        builder.build("verifier", ComponentSpec("thresholded", {"threshold": 1.5}))

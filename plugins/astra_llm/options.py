@@ -7,12 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from astra_core.options import KIND_METADATA_KEY
-
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
+from astra_core.options import KIND_METADATA_KEY, at_least, greater_than, option
 
 # A nested component that may be left out: ``None`` means the built-in Hermes parsing.
 _PARSER_METADATA = {
@@ -34,16 +29,6 @@ def _env_var_name(_: Any, attribute: attrs.Attribute, value: str | None) -> None
         )
 
 
-def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _non_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
 CacheMode = Literal["use", "refresh", "replay"]
 _CACHE_MODE_HELP = (
     '"use": answer from the cache, call and store on a miss; "refresh": always call, store '
@@ -60,10 +45,10 @@ class BackoffOptions:
     """Exponential backoff with jitter between attempts; the jitter is drawn from a generator
     seeded by the run seed."""
 
-    base_s: float = _opt("wait before the first retry, in seconds", 0.5, validator=_non_negative)
-    factor: float = _opt("growth of the wait per attempt", 2.0, validator=_positive)
-    max_s: float = _opt("longest wait between two attempts", 30.0, validator=_non_negative)
-    jitter: float = _opt(
+    base_s: float = option("wait before the first retry, in seconds", 0.5, validator=at_least(0))
+    factor: float = option("growth of the wait per attempt", 2.0, validator=greater_than(0))
+    max_s: float = option("longest wait between two attempts", 30.0, validator=at_least(0))
+    jitter: float = option(
         "fraction of each wait drawn at random (0: none, 1: anywhere in [0, wait])", 0.5
     )
 
@@ -78,43 +63,45 @@ class OpenAICompatibleOptions:
     model: str = attrs.field(
         metadata={"help": "model name the server knows (vLLM --served-model-name, Ollama tag...)"}
     )
-    base_url: str = _opt(
+    base_url: str = option(
         "server root up to /v1; requests go to {base_url}/chat/completions",
         "http://127.0.0.1:8000/v1",
     )
-    api_key_env: str | None = _opt(
+    api_key_env: str | None = option(
         "environment variable holding the API key (sent as a Bearer token when set; "
         "None or unset: no key)",
         "OPENAI_API_KEY",
         validator=_env_var_name,
     )
-    timeout_s: float = _opt("limit on one HTTP attempt, in seconds", 120.0, validator=_positive)
-    max_retries: int = _opt(
+    timeout_s: float = option(
+        "limit on one HTTP attempt, in seconds", 120.0, validator=greater_than(0)
+    )
+    max_retries: int = option(
         "retries after the first attempt on timeouts, connection errors, 408/409/429 and 5xx; "
         "then LLMRetriesExhausted",
         4,
-        validator=_non_negative,
+        validator=at_least(0),
     )
-    max_wait_s: float = _opt(
+    max_wait_s: float = option(
         "longest single wait between attempts, a server's Retry-After included",
         60.0,
-        validator=_non_negative,
+        validator=at_least(0),
     )
     backoff: BackoffOptions = attrs.field(
         factory=BackoffOptions, metadata={"help": "exponential backoff with seeded jitter"}
     )
-    max_concurrency: int = _opt(
+    max_concurrency: int = option(
         "requests in flight at once from this backend (sync, async and batch calls together)",
         8,
-        validator=_positive,
+        validator=greater_than(0),
     )
-    tool_call_mode: Literal["native", "parsed"] = _opt(
+    tool_call_mode: Literal["native", "parsed"] = option(
         '"native": send tools and read tool_calls; "parsed": render tools into the system '
         "prompt and parse <tool_call> blocks out of the text",
         "native",
     )
     tool_call_parser: Any = attrs.field(default=None, metadata=_PARSER_METADATA)
-    tools_prompt: str | None = _opt(
+    tools_prompt: str | None = option(
         'system-prompt text offering the tools in "parsed" mode; {tools} is replaced by one '
         "JSON tool per line (None: the Hermes/Qwen prompt)",
         None,
@@ -136,12 +123,14 @@ class OpenAICompatibleOptions:
 @attrs.frozen
 class TransformersLocalOptions:
     model: str = attrs.field(metadata={"help": "local directory or hub id of a causal LM"})
-    device: str = _opt('"cpu", "cuda", "cuda:1", ... or "auto" (cuda when available)', "cpu")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _opt("weights dtype", "auto")
-    max_new_tokens: int = _opt(
-        "tokens generated per call unless a call passes max_tokens", 512, validator=_positive
+    device: str = option('"cpu", "cuda", "cuda:1", ... or "auto" (cuda when available)', "cpu")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("weights dtype", "auto")
+    max_new_tokens: int = option(
+        "tokens generated per call unless a call passes max_tokens", 512, validator=greater_than(0)
     )
-    batch_size: int = _opt("prompts generated together by chat_many", 8, validator=_positive)
+    batch_size: int = option(
+        "prompts generated together by chat_many", 8, validator=greater_than(0)
+    )
     sampling: dict[str, Any] = attrs.field(
         factory=dict,
         metadata={
@@ -154,6 +143,6 @@ class TransformersLocalOptions:
         metadata={"help": "extra variables for the chat template (e.g. enable_thinking = false)"},
     )
     tool_call_parser: Any = attrs.field(default=None, metadata=_PARSER_METADATA)
-    trust_remote_code: bool = _opt("allow code shipped with the model to run", False)
+    trust_remote_code: bool = option("allow code shipped with the model to run", False)
     cache_dir: str | None = attrs.field(default=None, metadata={"help": _CACHE_DIR_HELP})
     cache_mode: CacheMode = attrs.field(default="use", metadata={"help": _CACHE_MODE_HELP})

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from astra_core.options import KIND_METADATA_KEY, ComponentSpec, component
+from astra_core.options import KIND_METADATA_KEY, ComponentSpec, at_least, component, option, within
 
 # The paper's authors' agent system prompt, with the server named so the model knows its tools.
 DEFAULT_AGENT_SYSTEM_PROMPT = (
@@ -32,26 +32,9 @@ TASK_SCORE_DIMENSIONS = (
 DEFAULT_TASK_THRESHOLDS = {"question_quality": 3.0, "scenario_realism": 3.0, "tool_necessity": 3.0}
 
 
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
 def _llm_metadata(text: str) -> dict[str, str]:
     # A nested llm_backend that may be left out (None: fall back to another option).
     return {KIND_METADATA_KEY: "llm_backend", "help": text}
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
-
-
-def _probability(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be within [0, 1], got {value!r}")
 
 
 def _modes(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
@@ -105,71 +88,71 @@ class LLMPipelineOptions:
         help="runs the agent's calls: python-catalog (bundled tools), mcp (live MCP servers) "
         "or llm-emulator (servers with no implementation)",
     )
-    workers: int = _opt(
+    workers: int = option(
         "chains, tasks and rollouts worked on at once (LLM requests are further bounded by "
         "the backend's max_concurrency)",
         8,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
     # -- step 1: LLM-proposed chains -> graph edges
-    propose_chains: bool = _opt(
+    propose_chains: bool = option(
         "ask the LLM for (task, chain) pairs per server and add an edge for each consecutive "
         "pair (weight = count), unioned with the source's edges",
         True,
     )
-    proposal_samples: int = _opt(
-        "chain-proposal answers drawn per server (seed=i each)", 1, validator=_at_least(1)
+    proposal_samples: int = option(
+        "chain-proposal answers drawn per server (seed=i each)", 1, validator=at_least(1)
     )
     # -- step 2: random walks
-    min_length: int = _opt("fewest tools in a chain (the paper: 2)", 2, validator=_at_least(1))
-    max_length: int = _opt("most tools in a chain (the paper: 5)", 5, validator=_at_least(1))
-    acyclic: bool = _opt("walks never visit a tool twice", True)
-    walks_per_server: int = _opt(
-        "random-walk attempts per server graph", 200, validator=_at_least(1)
+    min_length: int = option("fewest tools in a chain (the paper: 2)", 2, validator=at_least(1))
+    max_length: int = option("most tools in a chain (the paper: 5)", 5, validator=at_least(1))
+    acyclic: bool = option("walks never visit a tool twice", True)
+    walks_per_server: int = option(
+        "random-walk attempts per server graph", 200, validator=at_least(1)
     )
-    max_chains_per_server: int = _opt(
-        "distinct chains kept per server (walks stop once reached)", 8, validator=_at_least(1)
+    max_chains_per_server: int = option(
+        "distinct chains kept per server (walks stop once reached)", 8, validator=at_least(1)
     )
     # -- step 3: chain verification
-    check_arguments: bool = _opt(
+    check_arguments: bool = option(
         "drop chains whose steps need an argument the schemas say comes from a tool that does "
         "not run earlier in the chain",
         True,
     )
-    vote_samples: int = _opt(
+    vote_samples: int = option(
         "LLM votes on whether a chain makes a coherent task (majority; 0: no vote)",
         3,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    back_translation: bool = _opt(
+    back_translation: bool = option(
         "chain -> query -> chain round trip; the chain is kept only when it comes back unchanged",
         True,
     )
     # -- step 4: tasks
-    tasks_per_chain: int = _opt(
-        "chain-conditioned tasks written per verified chain", 1, validator=_at_least(0)
+    tasks_per_chain: int = option(
+        "chain-conditioned tasks written per verified chain", 1, validator=at_least(0)
     )
-    server_tasks: int = _opt(
+    server_tasks: int = option(
         "server-only tasks written per server (for each entry of server_task_tools)",
         1,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    server_task_tools: tuple[int, ...] = _opt(
+    server_task_tools: tuple[int, ...] = option(
         "how many tools a server-only task should need; one request per entry (the authors "
         "merge 2 and 3)",
         (2, 3),
         validator=_tool_counts,
     )
-    augmentations: tuple[str, ...] = _opt(
+    augmentations: tuple[str, ...] = option(
         "rewrites of each task: paraphrase (other wording, same intent), complexity (added "
         "constraints, same goal), persona (a user persona); () for none",
         ("paraphrase", "complexity", "persona"),
         validator=_modes,
     )
-    variations: int = _opt(
-        "rewrites asked for per task and augmentation", 1, validator=_at_least(1)
+    variations: int = option(
+        "rewrites asked for per task and augmentation", 1, validator=at_least(1)
     )
-    personas: tuple[str, ...] = _opt(
+    personas: tuple[str, ...] = option(
         "personas the persona augmentation draws from (seeded)", DEFAULT_PERSONAS
     )
     task_thresholds: dict[str, float] = attrs.field(
@@ -181,30 +164,30 @@ class LLMPipelineOptions:
         },
     )
     # -- step 5: rollout
-    max_turns: int = _opt(
+    max_turns: int = option(
         "most assistant turns per rollout (the authors: 20 LLM calls); a rollout that still "
         "calls tools at the cap fails",
         10,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    system_prompt: str = _opt(
+    system_prompt: str = option(
         "the agent's system message; {title} and {description} are the server's",
         DEFAULT_AGENT_SYSTEM_PROMPT,
     )
-    keep_invalid_calls: bool = _opt(
+    keep_invalid_calls: bool = option(
         "keep trajectories in which the agent named a tool it was not offered or sent "
         "arguments that fail the schema (they got an error observation); False: such "
         "trajectories fail, so every call in the data is valid",
         False,
     )
     # -- step 6: judge
-    judge_threshold: float = _opt(
+    judge_threshold: float = option(
         "trajectories whose mean of the seven judge scores is below this fail (0-1)",
         0.6,
-        validator=_probability,
+        validator=within(0, 1),
     )
-    judge_max_output_chars: int = _opt(
-        "tool outputs are cut to this length in judge prompts", 2000, validator=_at_least(100)
+    judge_max_output_chars: int = option(
+        "tool outputs are cut to this length in judge prompts", 2000, validator=at_least(100)
     )
     # -- sampling per role
     synthesis_sampling: dict[str, Any] = attrs.field(
@@ -237,25 +220,25 @@ class LLMEmulatorOptions:
             "the LLM that plays the tools (None: the sampler's emulator_llm or llm)"
         ),
     )
-    failure_rate: float = _opt(
+    failure_rate: float = option(
         "probability that a call fails with a timeout or unreachable-service error instead of "
         "being answered (the paper: 0.2); drawn from a generator seeded by the run seed and "
         "the session",
         0.2,
-        validator=_probability,
+        validator=within(0, 1),
     )
-    history_window: int = _opt(
+    history_window: int = option(
         "earlier calls of the session shown to the emulator for consistency (the authors: 5)",
         5,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    show_task_probability: float = _opt(
+    show_task_probability: float = option(
         "probability that a session's emulator also sees the user's request (the authors: 0.5)",
         0.5,
-        validator=_probability,
+        validator=within(0, 1),
     )
-    max_output_chars: int = _opt(
-        "emulated outputs longer than this are cut (with a note)", 8000, validator=_at_least(100)
+    max_output_chars: int = option(
+        "emulated outputs longer than this are cut (with a note)", 8000, validator=at_least(100)
     )
     sampling: dict[str, Any] = attrs.field(
         factory=dict, metadata={"help": "sampling overrides for the emulator's calls"}

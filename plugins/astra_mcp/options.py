@@ -8,25 +8,13 @@ from typing import Any
 import attrs
 
 from astra_core.errors import ConfigError
-from astra_core.options import ComponentSpec, component, structure_options
+from astra_core.options import ComponentSpec, at_least, component, option, structure_options
 
 DEFAULT_PROBE_SYSTEM_PROMPT = (
     "You are a helpful assistant with access to the tools of {title}. {description} "
     "Call the tools the request needs, one at a time, and answer from what they return."
 )
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
 
 
 def _command(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
@@ -59,10 +47,10 @@ def _graph_builder_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
 class McpServerConfig:
     """One MCP server to start over stdio (a table in ``servers``)."""
 
-    name: str = _opt(
+    name: str = option(
         "the server's name (its title in the data)", attrs.NOTHING, validator=_server_name
     )
-    command: tuple[str, ...] = _opt(
+    command: tuple[str, ...] = option(
         'program and arguments, e.g. ["python", "-m", "mcp_server_time"]; the program is looked '
         "up on PATH",
         attrs.NOTHING,
@@ -76,14 +64,14 @@ class McpServerConfig:
             "and records)"
         },
     )
-    cwd: str | None = _opt(
+    cwd: str | None = option(
         "working directory of the server; relative paths start at the config file's folder", None
     )
-    domain: str = _opt("domain of the server's tools (e.g. time, git, databases)", "")
-    description: str = _opt(
+    domain: str = option("domain of the server's tools (e.g. time, git, databases)", "")
+    description: str = option(
         "what the server is for; unset: the instructions the server sends, else its name", ""
     )
-    scenarios: tuple[dict[str, Any], ...] = _opt(
+    scenarios: tuple[dict[str, Any], ...] = option(
         "sets of values a user of the server would state (a repository path, a timezone, an SQL "
         'query); keys are parameter names, or "tool.parameter" for one tool only',
         (),
@@ -95,39 +83,39 @@ class McpStdioSourceOptions:
     """Options of the ``mcp-stdio`` tool-graph source."""
 
     # plain tables (checked against McpServerConfig): options stay plain data in manifests
-    servers: tuple[dict[str, Any], ...] = _opt(
+    servers: tuple[dict[str, Any], ...] = option(
         "the MCP servers to start: tables with name, command, and optional env, cwd, domain, "
         "description, scenarios",
         attrs.NOTHING,
     )
-    min_tools: int = _opt(
+    min_tools: int = option(
         "servers with fewer usable tools are dropped (the paper uses 3; mcp-server-time has 2)",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    min_description_words: int = _opt(
+    min_description_words: int = option(
         "tools whose description has fewer words are dropped as vague (the catalog files use "
         "3; live servers often say 'Switches branches', so 0 keeps every described tool)",
         0,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    graph_builder: str = _opt(
+    graph_builder: str = option(
         "how edges are found: schema-flow (an output of A fills a required parameter of B)",
         "schema-flow",
         validator=_graph_builder_name,
     )
-    min_edge_score: float = _opt(
+    min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
         0.5,
-        validator=_at_least(0.0),
+        validator=at_least(0.0),
     )
-    start_timeout_s: float = _opt(
+    start_timeout_s: float = option(
         "limit on starting a server and listing its tools; past it the server is dropped",
         60.0,
-        validator=_at_least(0.1),
+        validator=at_least(0.1),
     )
-    max_parallel_starts: int = _opt(
-        "servers started at once to list their tools", 4, validator=_at_least(1)
+    max_parallel_starts: int = option(
+        "servers started at once to list their tools", 4, validator=at_least(1)
     )
 
     def server_configs(self) -> tuple[McpServerConfig, ...]:
@@ -153,23 +141,23 @@ class McpStdioSourceOptions:
 class McpExecutorOptions:
     """Options of the ``mcp`` tool executor."""
 
-    call_timeout_s: float = _opt(
+    call_timeout_s: float = option(
         "limit on one tool call; past it the call is an error observation",
         30.0,
-        validator=_at_least(0.1),
+        validator=at_least(0.1),
     )
-    start_timeout_s: float = _opt(
+    start_timeout_s: float = option(
         "limit on starting a server (process start and MCP initialize)",
         60.0,
-        validator=_at_least(0.1),
+        validator=at_least(0.1),
     )
-    max_starts: int = _opt(
+    max_starts: int = option(
         "times a server is (re)started after its connection broke before calls to it fail fast",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    max_output_chars: int = _opt(
-        "tool outputs longer than this are cut (with a note)", 8000, validator=_at_least(100)
+    max_output_chars: int = option(
+        "tool outputs longer than this are cut (with a note)", 8000, validator=at_least(100)
     )
 
 
@@ -180,28 +168,28 @@ class McpProbeOptions:
     executor: ComponentSpec = component(
         "tool_executor", default="mcp", help="the tool executor that makes the live calls"
     )
-    trajectories_per_server: int = _opt(
-        "distinct call plans recorded per server", 8, validator=_at_least(1)
+    trajectories_per_server: int = option(
+        "distinct call plans recorded per server", 8, validator=at_least(1)
     )
-    min_calls: int = _opt("fewest tool calls in a trajectory", 1, validator=_at_least(1))
-    max_calls: int = _opt("most tool calls in a trajectory", 3, validator=_at_least(1))
-    attempts_per_server: int = _opt(
+    min_calls: int = option("fewest tool calls in a trajectory", 1, validator=at_least(1))
+    max_calls: int = option("most tool calls in a trajectory", 3, validator=at_least(1))
+    attempts_per_server: int = option(
         "random plan attempts per server (plans repeat; attempts stop once enough differ)",
         200,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    allow_writes: bool = _opt(
+    allow_writes: bool = option(
         "also call tools the server annotates as not read-only or destructive; tools without "
         "annotations are called either way (list them in skip_tools to avoid them)",
         False,
     )
-    skip_tools: tuple[str, ...] = _opt("tools never called, by name (any server)", ())
-    min_match_score: float = _opt(
+    skip_tools: tuple[str, ...] = option("tools never called, by name (any server)", ())
+    min_match_score: float = option(
         "smallest name/type/description score for an earlier output to fill a parameter",
         0.5,
-        validator=_at_least(0.0),
+        validator=at_least(0.0),
     )
-    system_prompt: str = _opt(
+    system_prompt: str = option(
         "system message; {title} and {description} are the server's",
         DEFAULT_PROBE_SYSTEM_PROMPT,
     )

@@ -6,14 +6,12 @@ from typing import Any
 
 import attrs
 
-
-def _non_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+from astra_core.options import at_least, option
 
 
-def _opt(text: str, default: Any, *, validator: Any = _non_negative) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, validator=validator)
+def _opt(text: str, default: Any) -> Any:
+    # every option of these algorithms is a non-negative number
+    return option(text, default, validator=at_least(0))
 
 
 _KL_HELP = (

@@ -6,106 +6,104 @@ from typing import Any, Literal
 
 import attrs
 
-from astra_core.options import component
-
-
-def _help(text: str, default: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text})
+from astra_core.options import component, option
 
 
 @attrs.frozen
 class RolloutOptions:
-    max_turns: int = _help(
+    max_turns: int = option(
         "assistant turns per episode, or per user turn in arenas with several (the paper: 32)", 8
     )
-    max_new_tokens: int = _help("tokens the policy may generate per turn", 128)
-    max_length: int = _help("cap on prompt + every turn, in tokens", 2048)
-    stop_when_solved: bool = _help("end an episode once every sub-question is solved", False)
-    system_prompt: str | None = _help("system message before the question (None: none)", None)
-    generation_backend: Literal["generate", "interleaved", "continuous-batching", "server"] = _help(
-        "padded model.generate turn by turn; 'interleaved': one decode loop in which each "
-        "episode's next turn starts as soon as its own tool calls return (fastest on CPU); "
-        "transformers' continuous batching (GPU); or an OpenAI-compatible inference server "
-        "that returns token ids (vLLM)",
-        "generate",
+    max_new_tokens: int = option("tokens the policy may generate per turn", 128)
+    max_length: int = option("cap on prompt + every turn, in tokens", 2048)
+    stop_when_solved: bool = option("end an episode once every sub-question is solved", False)
+    system_prompt: str | None = option("system message before the question (None: none)", None)
+    generation_backend: Literal["generate", "interleaved", "continuous-batching", "server"] = (
+        option(
+            "padded model.generate turn by turn; 'interleaved': one decode loop in which each "
+            "episode's next turn starts as soon as its own tool calls return (fastest on CPU); "
+            "transformers' continuous batching (GPU); or an OpenAI-compatible inference server "
+            "that returns token ids (vLLM)",
+            "generate",
+        )
     )
-    server_url: str | None = _help(
+    server_url: str | None = option(
         "base URL of the rollout server (backend 'server'), e.g. http://127.0.0.1:8000/v1", None
     )
-    server_model: str = _help("model name the rollout server serves", "policy")
-    weight_sync_url: str | None = _help(
+    server_model: str = option("model name the rollout server serves", "policy")
+    weight_sync_url: str | None = option(
         "POST {'model_path': dir} here after each weight save so the server reloads (backend "
         "'server'; SGLang: /update_weights_from_disk)",
         None,
     )
-    sync_every: int = _help("push weights to the rollout server every N steps", 1)
-    reuse_kv_cache: bool = _help(
+    sync_every: int = option("push weights to the rollout server every N steps", 1)
+    reuse_kv_cache: bool = option(
         "keep each live episode's key/value cache between turns so a turn prefills only the "
         "tokens added since the last (backend 'generate'; holds one batch's cache in memory)",
         False,
     )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help("model dtype", "auto")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("model dtype", "auto")
 
 
 @attrs.frozen
 class RLOptions:
-    model: str = _help(
+    model: str = option(
         "a stage (train-sft), a stage sub-directory, a local path or a hub id", "train-sft"
     )
-    arenas: str = _help("the stage whose arenas are trained on", "synth-arenas")
+    arenas: str = option("the stage whose arenas are trained on", "synth-arenas")
     algorithm: Any = component("rl_algorithm", default="grpo")
     verifier: Any = component("verifier", default="subtask-f1")
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
-    steps: int = _help("optimizer steps", 20)
-    groups_per_step: int = _help("arenas (groups) per batch; batch = groups x group_size", 4)
-    group_size: int = _help("episodes per arena (G)", 8)
-    filter_std_delta: float = _help(
+    steps: int = option("optimizer steps", 20)
+    groups_per_step: int = option("arenas (groups) per batch; batch = groups x group_size", 4)
+    group_size: int = option("episodes per arena (G)", 8)
+    filter_std_delta: float = option(
         "drop groups whose reward std <= delta (adaptive batch filling)", 0.0
     )
-    max_fill_rounds: int = _help(
+    max_fill_rounds: int = option(
         "rollout rounds per step to fill the batch before training on less", 4
     )
-    lr: float = _help("learning rate (the paper: 2e-6 on 14B/32B)", 2e-6)
+    lr: float = option("learning rate (the paper: 2e-6 on 14B/32B)", 2e-6)
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    max_grad_norm: float = _help("gradient clipping (0: off)", 1.0)
-    ppo_epochs: int = _help("updates per rollout batch (the paper: 1, strictly on-policy)", 1)
-    micro_batch_size: int = _help("sequences per forward/backward pass (0: the whole batch)", 0)
-    temperature: float = _help("sampling temperature of rollouts", 1.0)
+    max_grad_norm: float = option("gradient clipping (0: off)", 1.0)
+    ppo_epochs: int = option("updates per rollout batch (the paper: 1, strictly on-policy)", 1)
+    micro_batch_size: int = option("sequences per forward/backward pass (0: the whole batch)", 0)
+    temperature: float = option("sampling temperature of rollouts", 1.0)
     top_p: float = 1.0
-    holdout_fraction: float = _help("arenas kept out of training for eval", 0.2)
-    rename_arenas: bool = _help(
+    holdout_fraction: float = option("arenas kept out of training for eval", 0.2)
+    rename_arenas: bool = option(
         "roll out each picked training arena over freshly named entities (offline-world "
         "arenas record their names): held-out arenas hold names the policy never saw, so the "
         "reward is for copying names, not for recalling them",
         False,
     )
-    turn_credit: float = _help(
+    turn_credit: float = option(
         "weight of each turn's own advantage, from its calls' credit against the group's other "
         "turns, added to the episode's advantage on the turn's tokens (0: episode-level only; "
         "needs a verifier with call_credit, as subtask-f1)",
         0.0,
     )
-    checkpoint_every: int = _help("save a full checkpoint every N steps (0: only at the end)", 10)
-    keep_checkpoints: int = _help("full checkpoints kept (the latest ones)", 2)
+    checkpoint_every: int = option("save a full checkpoint every N steps (0: only at the end)", 10)
+    keep_checkpoints: int = option("full checkpoints kept (the latest ones)", 2)
     rollout: RolloutOptions = attrs.field(factory=RolloutOptions)
 
 
 @attrs.frozen
 class EvalOptions:
-    models: tuple[str, ...] = _help(
+    models: tuple[str, ...] = option(
         "models to evaluate side by side (stages, stage sub-directories, paths or hub ids)",
         ("train-sft/base", "train-sft", "train-rl"),
     )
-    arenas: str = _help("the stage whose held-out arenas are evaluated", "synth-arenas")
-    holdout_fraction: float = _help("must match the training stages' value", 0.2)
-    limit: int = _help("evaluate at most this many held-out arenas (0: all)", 0)
-    batch_size: int = _help("episodes generated together", 32)
+    arenas: str = option("the stage whose held-out arenas are evaluated", "synth-arenas")
+    holdout_fraction: float = option("must match the training stages' value", 0.2)
+    limit: int = option("evaluate at most this many held-out arenas (0: all)", 0)
+    batch_size: int = option("episodes generated together", 32)
     verifier: Any = component("verifier", default="subtask-f1")
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
-    greedy: bool = _help("greedy decoding (else temperature sampling)", True)
+    greedy: bool = option("greedy decoding (else temperature sampling)", True)
     temperature: float = 0.6
-    skip_missing: bool = _help("skip a model whose stage has not run instead of failing", True)
+    skip_missing: bool = option("skip a model whose stage has not run instead of failing", True)
     rollout: RolloutOptions = attrs.field(factory=RolloutOptions)

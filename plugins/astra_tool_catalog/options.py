@@ -6,17 +6,7 @@ from typing import Any
 
 import attrs
 
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
+from astra_core.options import at_least, option
 
 
 def _graph_builder_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -47,29 +37,29 @@ def _server_names(_: Any, attribute: attrs.Attribute, value: str | tuple[str, ..
 class BundledCatalogOptions:
     """Options of the ``bundled-catalog`` tool-graph source."""
 
-    servers: str | tuple[str, ...] = _opt(
+    servers: str | tuple[str, ...] = option(
         'bundled servers to load: "all" or a list of names (shop, files, calendar, weather, '
         "library, flights, bank, recipes, helpdesk)",
         "all",
         validator=_server_names,
     )
-    graph_builder: str = _opt(
+    graph_builder: str = option(
         "how edges are found: schema-flow (an output of A fills a required parameter of B)",
         "schema-flow",
         validator=_graph_builder_name,
     )
-    min_edge_score: float = _opt(
+    min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
         0.5,
-        validator=_at_least(0.0),
+        validator=at_least(0.0),
     )
-    state_seed: int | None = _opt(
+    state_seed: int | None = option(
         "seed of the servers' worlds (customers, orders, ...); unset: the run seed", None
     )
-    scenarios: int = _opt(
+    scenarios: int = option(
         "coherent sets of user-known values kept per server for task writing",
         24,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
 
 
@@ -77,31 +67,31 @@ class BundledCatalogOptions:
 class ServerFileOptions:
     """Options of the ``server-file`` tool-graph source."""
 
-    path: str | tuple[str, ...] = _opt(
+    path: str | tuple[str, ...] = option(
         "file(s) to read: the authors' mcp_servers.jsonl, or JSON/JSONL lists of OpenAI tools "
         "or of servers; relative paths start at the config file's folder",
         attrs.NOTHING,
     )
-    min_tools: int = _opt(
+    min_tools: int = option(
         "servers with fewer usable tools are dropped (the paper uses 3)",
         3,
-        validator=_at_least(1),
+        validator=at_least(1),
     )
-    min_description_words: int = _opt(
+    min_description_words: int = option(
         "tool descriptions with fewer words are vague and the tool is dropped",
         3,
-        validator=_at_least(0),
+        validator=at_least(0),
     )
-    group_key: str = _opt(
+    group_key: str = option(
         "for plain tool rows: the key naming the server a tool belongs to", "server"
     )
-    graph_builder: str = _opt(
+    graph_builder: str = option(
         "how edges are found: schema-flow", "schema-flow", validator=_graph_builder_name
     )
-    min_edge_score: float = _opt(
+    min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
         0.5,
-        validator=_at_least(0.0),
+        validator=at_least(0.0),
     )
 
 
@@ -109,9 +99,9 @@ class ServerFileOptions:
 class PythonCatalogOptions:
     """Options of the ``python-catalog`` tool executor."""
 
-    state_seed: int | None = _opt(
+    state_seed: int | None = option(
         "world seed for servers whose endpoint does not name one; unset: the run seed", None
     )
-    max_output_chars: int = _opt(
-        "tool outputs longer than this are cut (with a note)", 8000, validator=_at_least(100)
+    max_output_chars: int = option(
+        "tool outputs longer than this are cut (with a note)", 8000, validator=at_least(100)
     )

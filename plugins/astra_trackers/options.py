@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
-
-def _opt(text: str, default: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text})
-
+from astra_core.options import option
 
 _MAIN_ONLY_HELP = "log only from the main process (RANK 0) when training runs on several processes"
 
@@ -18,39 +15,39 @@ _MAIN_ONLY_HELP = "log only from the main process (RANK 0) when training runs on
 class JSONLOptions:
     """One JSON line per logged step."""
 
-    path: str = _opt(
+    path: str = option(
         "file to append to; a relative path is under the run directory", "metrics.jsonl"
     )
-    timestamps: bool = _opt('add "time" (seconds since the epoch) to every line', True)
-    main_process_only: bool = _opt(_MAIN_ONLY_HELP, True)
+    timestamps: bool = option('add "time" (seconds since the epoch) to every line', True)
+    main_process_only: bool = option(_MAIN_ONLY_HELP, True)
 
 
 @attrs.frozen
 class WandbOptions:
     """Weights & Biases; offline runs are uploaded later with ``wandb sync DIR``."""
 
-    project: str = _opt("W&B project", "astra")
-    name: str | None = _opt("run name (None: W&B picks one)", None)
-    mode: Literal["online", "offline", "disabled"] | None = _opt(
+    project: str = option("W&B project", "astra")
+    name: str | None = option("run name (None: W&B picks one)", None)
+    mode: Literal["online", "offline", "disabled"] | None = option(
         "W&B mode (None: the WANDB_MODE environment variable, else W&B's default)", None
     )
-    dir: str | None = _opt(
+    dir: str | None = option(
         "directory W&B writes its wandb/ folder in; a relative path is under the run directory "
         "(None: WANDB_DIR, else the run directory)",
         None,
     )
-    entity: str | None = _opt("W&B entity (team or user; None: the default one)", None)
-    group: str | None = _opt("W&B run group (e.g. one per experiment)", None)
-    tags: tuple[str, ...] = _opt("W&B run tags", ())
-    capture_console: bool = _opt("let W&B capture stdout/stderr of the run", False)
-    main_process_only: bool = _opt(_MAIN_ONLY_HELP, True)
+    entity: str | None = option("W&B entity (team or user; None: the default one)", None)
+    group: str | None = option("W&B run group (e.g. one per experiment)", None)
+    tags: tuple[str, ...] = option("W&B run tags", ())
+    capture_console: bool = option("let W&B capture stdout/stderr of the run", False)
+    main_process_only: bool = option(_MAIN_ONLY_HELP, True)
 
 
 @attrs.frozen
 class ConsoleOptions:
     """A line of metrics on stderr every few steps."""
 
-    every: int = _opt("print every N-th step", 1)
-    keys: tuple[str, ...] = _opt("metrics to print, in this order (empty: all)", ())
-    digits: int = _opt("significant digits of floats", 4)
-    main_process_only: bool = _opt(_MAIN_ONLY_HELP, True)
+    every: int = option("print every N-th step", 1)
+    keys: tuple[str, ...] = option("metrics to print, in this order (empty: all)", ())
+    digits: int = option("significant digits of floats", 4)
+    main_process_only: bool = option(_MAIN_ONLY_HELP, True)

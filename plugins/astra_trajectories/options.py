@@ -6,25 +6,13 @@ from typing import Any
 
 import attrs
 
-from astra_core.options import ComponentSpec, component
+from astra_core.options import ComponentSpec, at_least, component, option
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant with access to the tools of {title}. {description} "
     "Plan before you call a tool, call the tools the request needs one at a time, use the ids "
     "and values they return, and finish with a short answer based on what they returned."
 )
-
-
-def _opt(text: str, default: Any, **kwargs: Any) -> Any:
-    return attrs.field(default=default, metadata={"help": text}, **kwargs)
-
-
-def _at_least(minimum: float) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value!r}")
-
-    return check
 
 
 def _choice(table: str) -> Any:
@@ -44,55 +32,55 @@ def _choice(table: str) -> Any:
 class OfflineChainWalkOptions:
     """Options of the ``offline-chain-walk`` trajectory sampler (no LLM anywhere)."""
 
-    min_length: int = _opt("fewest tools in a chain (the paper: 2)", 2, validator=_at_least(1))
-    max_length: int = _opt("most tools in a chain (the paper: 5)", 5, validator=_at_least(1))
-    acyclic: bool = _opt("walks never visit a tool twice", True)
-    walks_per_server: int = _opt(
-        "random-walk attempts per server graph", 400, validator=_at_least(1)
+    min_length: int = option("fewest tools in a chain (the paper: 2)", 2, validator=at_least(1))
+    max_length: int = option("most tools in a chain (the paper: 5)", 5, validator=at_least(1))
+    acyclic: bool = option("walks never visit a tool twice", True)
+    walks_per_server: int = option(
+        "random-walk attempts per server graph", 400, validator=at_least(1)
     )
-    max_chains_per_server: int = _opt(
-        "distinct chains kept per server (walks stop once reached)", 40, validator=_at_least(1)
+    max_chains_per_server: int = option(
+        "distinct chains kept per server (walks stop once reached)", 40, validator=at_least(1)
     )
-    tasks_per_chain: int = _opt(
-        "tasks written per verified chain, each with other user values", 2, validator=_at_least(1)
+    tasks_per_chain: int = option(
+        "tasks written per verified chain, each with other user values", 2, validator=at_least(1)
     )
-    min_match_score: float = _opt(
+    min_match_score: float = option(
         "smallest name/type/description score for an output to fill a later parameter",
         0.5,
-        validator=_at_least(0.0),
+        validator=at_least(0.0),
     )
-    require_flow: bool = _opt(
+    require_flow: bool = option(
         "every step after the first must use an output of an earlier step", True
     )
-    max_turns: int = _opt(
-        "most assistant turns with tool calls in a rollout", 8, validator=_at_least(1)
+    max_turns: int = option(
+        "most assistant turns with tool calls in a rollout", 8, validator=at_least(1)
     )
     # the tool executor that runs the calls (a fresh session per trajectory when it has
     # ``open_session``); ``component()`` takes no help text yet
     executor: ComponentSpec = component("tool_executor", default="python-catalog")
-    chain_verifier: str = _opt(
+    chain_verifier: str = option(
         "chain check: argument-dependency (every required argument comes from the task or an "
         "earlier output)",
         "argument-dependency",
         validator=_choice("CHAIN_VERIFIERS"),
     )
-    task_generator: str = _opt(
+    task_generator: str = option(
         "task writer: offline-template (a request built from the chain, the schemas and real "
         "values from the server's state)",
         "offline-template",
         validator=_choice("TASK_GENERATORS"),
     )
-    agent: str = _opt(
+    agent: str = option(
         "rollout agent: offline-chain-executor (runs the verified chain through the executor)",
         "offline-chain-executor",
         validator=_choice("AGENTS"),
     )
-    judge: str = _opt(
+    judge: str = option(
         "trajectory judge: offline-rules (rule-based checks, not the paper's LLM judge)",
         "offline-rules",
         validator=_choice("JUDGES"),
     )
-    system_prompt: str = _opt(
+    system_prompt: str = option(
         "system message; {title} and {description} are the server's", DEFAULT_SYSTEM_PROMPT
     )
 

@@ -7,11 +7,19 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
+import pytest
 import tomllib
 
 from astra_core import hookspecs
+from astra_core.config import parse_config
+from astra_core.errors import ConfigError
+from astra_core.options import ComponentSpec
+from astra_core.pipeline import prepare
+from astra_core.plugins import load_plugins
+from astra_core.registry import ComponentBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
 

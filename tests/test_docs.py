@@ -11,7 +11,11 @@ import types
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 from astra_core import hookspecs
 from astra_core.config import parse_config

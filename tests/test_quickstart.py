@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from astra_rl_training.report_sections import EVAL_ROWS
 
 try:
     import tomllib
@@ -84,3 +85,7 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "train-sft/base" in text and "train-rl" in text
     assert "call arguments copied verbatim" in text
+    table = text.split("## Eval on", 1)[1].split("\n\n", 2)[1].splitlines()
+    for _, label in EVAL_ROWS:  # every metric measured for every model
+        (row,) = [line for line in table if line.startswith(f"| {label} |")]
+        assert "-" not in [cell.strip() for cell in row.strip("|").split("|")[1:]], row

@@ -138,11 +138,15 @@ def test_gold_policy_rollouts_are_multi_turn_masked_and_score_one(run_dir):
         assert all(not c.error for c in r.episode.calls)
     # every gold argument is copied from the question or an earlier tool output
     assert _episode_metrics(rollouts)["copied_args"] == 1.0
+    assert _episode_metrics(rollouts)["failed_calls_per_episode"] == 0.0
 
 
 def test_malformed_and_unknown_calls_become_error_observations(run_dir):
     arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:1]
-    engine, _ = engine_for(run_dir)
+    engine, parser = engine_for(run_dir)
+    gold = arenas[0].needed[0].call
+    assert gold is not None
+    miscopied = attrs.evolve(gold, arguments=dict.fromkeys(gold.arguments, "Zzqx Nowhere"))
 
     class Bad:
         turns = 0
@@ -152,15 +156,20 @@ def test_malformed_and_unknown_calls_become_error_observations(run_dir):
             text = [
                 '<tool_call>{"name": "nope", "arguments": {}}</tool_call>',
                 "<tool_call>{not json</tool_call>",
+                parser.format([miscopied]),
                 "done",
-            ][min(Bad.turns - 1, 2)]
+            ][min(Bad.turns - 1, 3)]
             return [[*engine.chat.encode(text), engine.chat.end_of_turn_id] for _ in prompts]
 
     engine.generator = Bad()
     (r,), _ = engine.run(arenas, Sampling(do_sample=False))
-    assert [c.error for c in r.episode.calls] == [True, True]
+    assert [c.error for c in r.episode.calls] == [True, True, False]
     assert "unknown tool" in r.episode.calls[0].output
-    assert r.episode.reward.calls == 2 and r.episode.reward.value == 0.0
+    # the tool ran and answered that no such name exists: a failed call all the same
+    assert json.loads(r.episode.calls[2].output).get("error")
+    assert r.episode.reward.calls == 3 and r.episode.reward.value == 0.0
+    assert r.episode.reward.parts["error_calls"] == 3
+    assert _episode_metrics([r])["failed_calls_per_episode"] == 3.0
 
 
 RL_CONFIG = """

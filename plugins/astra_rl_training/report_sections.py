@@ -16,6 +16,10 @@ EVAL_ROWS = (
     ("recall", "mean recall"),
     ("precision", "mean precision"),
     ("calls_per_episode", "calls per episode"),
+    (
+        "failed_calls_per_episode",
+        "failed calls per episode (malformed, refused or an error answer)",
+    ),
     ("copied_args", "call arguments copied verbatim from the question or a tool output"),
     ("turns_per_episode", "turns per episode"),
 )

@@ -18,6 +18,7 @@ from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
+from astra_core.tool_errors import call_failed
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
@@ -468,6 +469,9 @@ def _episode_metrics(rollouts: Sequence[Rollout]) -> dict[str, float]:
         "precision": sum(x.precision for x in rewards) / n,
         "success_rate": sum(1 for x in rewards if x.recall >= 1.0) / n,
         "calls_per_episode": sum(len(r.episode.calls) for r in rollouts) / n,
+        # malformed, refused, raised, or answered with an error object (a miscopied name)
+        "failed_calls_per_episode": sum(sum(map(call_failed, r.episode.calls)) for r in rollouts)
+        / n,
         # of the calls' string arguments, the share found verbatim earlier in the episode
         "copied_args": sum(c for c, _ in counts) / arguments if arguments else 0.0,
         "turns_per_episode": sum(r.episode.turns for r in rollouts) / n,

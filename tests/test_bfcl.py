@@ -31,6 +31,7 @@ from astra_bfcl.schemas import openai_tool
 from astra_bfcl.verifier import BfclMultiTurnVerifier
 from conftest import astra
 
+from astra_core.config import parse_config
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.options import ComponentSpec
@@ -312,6 +313,11 @@ def test_the_documented_configs_are_valid(builder: ComponentBuilder):
         "verifier", ComponentSpec.parse(verifier_spec, key="verifier"), key="verifier"
     )
     assert ver.options.check_irrelevance is True
+    training = parse_config({**tomllib.loads(blocks[0]), **tomllib.loads(blocks[2])})
+    resolved = training.resolve(builder.registry)
+    for stage, field in (("train-rl", "trainer"), ("eval", "evaluator")):
+        options = getattr(resolved.stages[stage], field).options
+        assert options.verifier.name == "bfcl-multi-turn" and options.rollout.max_turns == 20
 
 
 # -- the stage, from a config file ----------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from astra_rl_training.lora import is_adapted, load_adapter_state
+
 PREFIX = "step-"
 
 
@@ -86,9 +88,13 @@ def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any) -
     state: dict[str, Any] = {}
     for file in weights:
         state.update(load_file(str(file)))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    # tied embeddings are saved once; anything else missing means a different architecture
-    real_missing = [k for k in missing if "lm_head" not in k]
+    if is_adapted(model):  # the checkpoint holds the adapters only; the base is the start model
+        real_missing = [] if state else ["adapter weights"]
+        unexpected = load_adapter_state(model, state)
+    else:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        # tied embeddings are saved once; anything else missing means a different architecture
+        real_missing = [k for k in missing if "lm_head" not in k]
     if real_missing or unexpected:
         raise RuntimeError(
             f"checkpoint {path} does not fit the model: missing {real_missing[:5]}, "

@@ -25,6 +25,7 @@ from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampl
 from astra_rl_training.grounding import copied_arguments
 from astra_rl_training.interleaved import InterleavedGenerate
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
+from astra_rl_training.lora import merged, with_lora
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
@@ -177,6 +178,11 @@ class RLTrainer:
     def __init__(self, options: RLOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.builder = builder
+        if options.lora.r and options.rollout.generation_backend == "server":
+            raise ConfigError(
+                "rl: lora with generation_backend = 'server' is not supported: the server would "
+                "need the adapters at every weight sync; train every weight or roll out locally"
+            )
         self.algorithm = builder.build("rl_algorithm", options.algorithm)
         self.verifier = builder.build("verifier", options.verifier)
         self.parser = builder.build("tool_call_parser", options.parser)
@@ -213,7 +219,12 @@ class RLTrainer:
             )
         self._model_path = resolve_model(ctx, o.model)
         model, tokenizer = load_policy(self._model_path, dtype=o.rollout.dtype)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        model = with_lora(model, o.lora)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
+        if o.lora.r:
+            ctx.log.info("lora r=%d: training %d of %d parameters", o.lora.r, *counts)
+        optimizer = torch.optim.AdamW(trainable, lr=o.lr, weight_decay=o.weight_decay)
         scheduler = get_constant_schedule_with_warmup(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
         policy = accelerator.unwrap_model(model)
@@ -307,8 +318,9 @@ class RLTrainer:
                     )
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_policy(policy, tokenizer, ctx.out_dir / "model")
+            save_policy(merged(policy), tokenizer, ctx.out_dir / "model")
         summary = {k: v for k, v in last.items() if isinstance(v, (int, float))}
+        summary["trainable_parameters"], summary["parameters"] = counts
         if history:
             summary["reward_first"] = history[0]["reward"]
             summary["reward_last"] = history[-1]["reward"]

@@ -18,8 +18,9 @@ from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
 from astra_rl_training.interleaved import InterleavedGenerate, sampling_scores
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
+from astra_rl_training.lora import with_lora
 from astra_rl_training.models import load_policy
-from astra_rl_training.options import RLOptions, RolloutOptions
+from astra_rl_training.options import LoraOptions, RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
 from astra_rl_training.trainer import RLTrainer, make_engine, pad_batch, token_logprobs
 from astra_training.options import TinyModelOptions
@@ -136,12 +137,21 @@ def _forward_inputs(model: Any) -> tuple[list[tuple[int, ...]], Any]:
     return shapes, model.register_forward_pre_hook(hook, with_kwargs=True)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.7])
-@pytest.mark.parametrize("identical", [False, True])
+@pytest.mark.parametrize(
+    ("temperature", "identical", "lora"),
+    [(1.0, False, False), (0.7, False, False), (1.0, True, False), (0.7, True, False),
+     (0.7, False, True)],
+)  # fmt: skip
 def test_completion_logprobs_equal_the_full_pass_at_trained_tokens(
-    model_dir, temperature, identical
+    model_dir, temperature, identical, lora
 ):
     model, tokenizer = load_policy(str(model_dir))
+    if lora:  # adapters away from their zero start, so they change the logits
+        model = with_lora(model, LoraOptions(r=4))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn_like(p) * 0.1)
     model.train()
     chat = ChatTokens(tokenizer)
     rollouts = [r for g in _rollouts(chat, 1, identical=identical) for r in g]
@@ -150,7 +160,7 @@ def test_completion_logprobs_equal_the_full_pass_at_trained_tokens(
 
     full = token_logprobs(model, ids, attention, temperature) * mask
     full.sum().backward()
-    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    want = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
     shapes, handle = _forward_inputs(model)
     fast = completion_logprobs(model, ids, attention, mask, temperature, prompt_groups=labels)
@@ -166,6 +176,8 @@ def test_completion_logprobs_equal_the_full_pass_at_trained_tokens(
     for row, r in enumerate(rollouts):
         assert not fast[row, : r.prompt_len - 1].any()
     for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         scale = float(want[name].abs().max()) + 1e-6
         assert float((p.grad - want[name]).abs().max()) / scale < 1e-3, name
 

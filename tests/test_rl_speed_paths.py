@@ -18,9 +18,8 @@ from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
 from astra_rl_training.interleaved import InterleavedGenerate, sampling_scores
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.lora import with_lora
 from astra_rl_training.models import load_policy
-from astra_rl_training.options import LoraOptions, RLOptions, RolloutOptions
+from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
 from astra_rl_training.trainer import RLTrainer, make_engine, pad_batch, token_logprobs
 from astra_training.options import TinyModelOptions
@@ -28,6 +27,7 @@ from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
 from astra_core.errors import ConfigError
+from astra_core.lora import LoraOptions, with_lora
 from astra_core.pipeline import prepare
 from astra_core.protocols import ParsedTurn
 from astra_core.records import Arena, Episode, Reward, ToolCallResult

@@ -19,15 +19,15 @@ import torch
 from astra_arenas.demonstrations import dependency_levels
 from astra_rl_training.checkpoint import load_checkpoint, save_checkpoint
 from astra_rl_training.generation import Sampling
-from astra_rl_training.lora import with_lora
 from astra_rl_training.models import load_policy
-from astra_rl_training.options import LoraOptions, RLOptions, RolloutOptions
+from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core import hookimpl
 from astra_core.config import parse_config
 from astra_core.errors import AstraError, ConfigError
+from astra_core.lora import LoraOptions, with_lora
 from astra_core.options import ComponentSpec
 from astra_core.pipeline import prepare, run_stage
 from astra_core.plugins import load_plugins

@@ -154,10 +154,12 @@ def test_sft_learns_and_saves_the_model(registry: Any, data: Path, tmp_path: Pat
     assert again.steps == []
 
 
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 def test_resume_after_a_crash_is_exact(
-    registry: Any, data: Path, base_model: Path, tmp_path: Path
+    registry: Any, data: Path, base_model: Path, tmp_path: Path, lora: bool
 ) -> None:
     opts = dict(
+        lora={"r": 4, "target_modules": ["q_proj", "v_proj"]} if lora else {},
         model=str(base_model),
         trajectories="",
         data_files=[str(data)],
@@ -183,6 +185,7 @@ def test_resume_after_a_crash_is_exact(
     resumed = Recorder()
     summary, _ = run_sft(registry, tmp_path / "b", (resumed,), **opts)
     assert summary["resumed_from_step"] == 4
+    assert (summary["trainable_parameters"] < summary["parameters"] / 5) is lora
     assert [s for s, _ in resumed.steps] == [5, 6]
     for (step, got), (_, want) in zip(resumed.steps, straight.steps[4:], strict=True):
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-6, abs=0), step
@@ -192,6 +195,14 @@ def test_resume_after_a_crash_is_exact(
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6)
+    # the saved model is a plain one (adapters merged); with LoRA only the adapted matrices moved
+    start = weights(base_model)
+    assert a.keys() == start.keys()
+    moved = {k for k in a if not torch.equal(a[k], start[k])}
+    if lora:
+        assert moved and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in moved)
+    else:
+        assert any("mlp" in k for k in moved)
     # the metrics log holds each step once: the crashed attempt's step 5 was cut off
     lines = (tmp_path / "b" / "train-sft" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4, 5, 6]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from astra_rl_training.lora import is_adapted, load_adapter_state
+from astra_core.lora import is_adapted, load_adapter_state
 
 PREFIX = "step-"
 

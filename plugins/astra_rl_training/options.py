@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 import attrs
 
-from astra_core.options import at_least, component, option, within
+from astra_core.lora import LoraOptions
+from astra_core.options import component, option
 
 
 @attrs.frozen
@@ -43,20 +44,6 @@ class RolloutOptions:
         False,
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("model dtype", "auto")
-
-
-@attrs.frozen
-class LoraOptions:
-    """Low-rank adapters (peft) instead of training every weight: ``r = 0`` is off."""
-
-    r: int = option("adapter rank (0: train every weight)", 0, validator=at_least(0))
-    alpha: int = option("adapter scale numerator: updates are scaled by alpha / r", 16)
-    dropout: float = option("dropout on the adapters' input", 0.0, validator=within(0, 1))
-    target_modules: tuple[str, ...] = option(
-        "module names to adapt (e.g. q_proj, v_proj); empty: every linear layer but the "
-        "output head",
-        (),
-    )
 
 
 @attrs.frozen

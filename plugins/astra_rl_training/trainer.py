@@ -14,6 +14,7 @@ from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
+from astra_core.lora import merged, with_lora
 from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
@@ -25,7 +26,6 @@ from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampl
 from astra_rl_training.grounding import copied_arguments
 from astra_rl_training.interleaved import InterleavedGenerate
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.lora import merged, with_lora
 from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
@@ -219,7 +219,7 @@ class RLTrainer:
             )
         self._model_path = resolve_model(ctx, o.model)
         model, tokenizer = load_policy(self._model_path, dtype=o.rollout.dtype)
-        model = with_lora(model, o.lora)
+        model = with_lora(model, o.lora, stage=ctx.stage)
         trainable = [p for p in model.parameters() if p.requires_grad]
         counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
         if o.lora.r:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
+from astra_core.lora import LoraOptions
 from astra_core.options import at_least, component, greater_than, option
 
 
@@ -172,6 +173,7 @@ class SFTOptions:
         'attention kernel passed to from_pretrained ("sdpa", "eager", "flash_attention_2")', None
     )
     trust_remote_code: bool = option("allow hub models that ship their own code", False)
+    lora: LoraOptions = attrs.field(factory=LoraOptions)
     checkpoint_every: int = option(
         "save weights and full training state every N steps (0: never)", 0, validator=at_least(0)
     )

@@ -25,6 +25,7 @@ import torch
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
+from astra_core.lora import is_adapted, merged, with_lora
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
@@ -206,6 +207,7 @@ class SFTTrainer:
         copy_base = o.save_base and o.model != "tiny" and accelerator.is_main_process
         if copy_base and not (base / "config.json").exists():  # a resumed run keeps its copy
             save_model(model, tokenizer, base)
+        model = with_lora(model, o.lora, stage=ctx.stage)
         examples, dropped = self.tokenize(tokenizer, conversations)
         rows = make_rows(examples, o.max_length, packing=o.packing)
         if o.packing:
@@ -226,7 +228,7 @@ class SFTTrainer:
         per_step = o.batch_size * o.grad_accum * world
         total_steps = o.max_steps or max(1, math.ceil(o.epochs * len(rows) / per_step))
         optimizer = torch.optim.AdamW(
-            model.parameters(),
+            [p for p in model.parameters() if p.requires_grad],
             lr=o.lr,
             betas=(o.adam_beta1, o.adam_beta2),
             eps=o.adam_eps,
@@ -236,6 +238,9 @@ class SFTTrainer:
             optimizer, math.ceil(o.warmup_ratio * total_steps), total_steps, o.min_lr_ratio
         )
         n_params = count_parameters(model)
+        n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if o.lora.r:
+            ctx.log.info("lora r=%d: training %d of %d parameters", o.lora.r, n_trainable, n_params)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         ckpts = CheckpointManager(
@@ -336,6 +341,7 @@ class SFTTrainer:
                 "rows": len(rows),
                 "processes": world,
                 "parameters": n_params,
+                "trainable_parameters": n_trainable,
                 "tokens_seen": int(state["tokens_seen"]),
                 "train_s": round(train_s, 3),
                 "stage_s": round(time.perf_counter() - t_start, 3),
@@ -344,12 +350,10 @@ class SFTTrainer:
             }
         )
         if main:
-            save_model(
-                accelerator.unwrap_model(model),
-                tokenizer,
-                ctx.out_dir / "model",
-                state_dict=state_dict,
-            )
+            final = accelerator.unwrap_model(model)
+            if is_adapted(final):  # saved merged: a plain model for the stages that load it
+                final, state_dict = merged(final), None
+            save_model(final, tokenizer, ctx.out_dir / "model", state_dict=state_dict)
             body = {
                 "model": str(ctx.out_dir / "model"),
                 "started_from": path,

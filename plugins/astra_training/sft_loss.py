@@ -36,6 +36,8 @@ class ForwardArgs:
     @classmethod
     def of(cls, model: Any) -> ForwardArgs:
         inner = getattr(model, "module", model)  # DDP wraps the model
+        if hasattr(inner, "get_base_model"):  # peft: its forward hands these keywords on
+            inner = inner.get_base_model()
         try:
             params = inspect.signature(inner.forward).parameters
         except (TypeError, ValueError):

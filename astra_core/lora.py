@@ -1,19 +1,36 @@
-"""Low-rank adapters (peft) for the RL policy: only the adapters train, the final model is saved
-with them merged, so eval and later stages load it like any other."""
+"""Low-rank adapters (peft) for the training stages: the options both trainers take, and what they
+do with a model. Only the adapters train; a stage saves its final model with them merged, so
+eval and later stages load it like any other. peft is imported only when ``r > 0``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from astra_core.errors import ConfigError
-from astra_rl_training.options import LoraOptions
+from astra_core.options import at_least, option, within
+
+
+@attrs.frozen
+class LoraOptions:
+    """Low-rank adapters instead of training every weight: ``r = 0`` is off."""
+
+    r: int = option("adapter rank (0: train every weight)", 0, validator=at_least(0))
+    alpha: int = option("adapter scale numerator: updates are scaled by alpha / r", 16)
+    dropout: float = option("dropout on the adapters' input", 0.0, validator=within(0, 1))
+    target_modules: tuple[str, ...] = option(
+        "module names to adapt (e.g. q_proj, v_proj); empty: every linear layer but the "
+        "output head",
+        (),
+    )
 
 
 def is_adapted(model: Any) -> bool:
     return hasattr(model, "peft_config")
 
 
-def with_lora(model: Any, options: LoraOptions) -> Any:
+def with_lora(model: Any, options: LoraOptions, *, stage: str = "") -> Any:
     """``model`` with fresh adapters (a peft ``PeftModel``), or ``model`` itself when ``r`` is 0."""
     if not options.r:
         return model
@@ -21,7 +38,7 @@ def with_lora(model: Any, options: LoraOptions) -> Any:
         from peft import LoraConfig, get_peft_model
     except ImportError:
         raise ConfigError(
-            "rl: lora.r > 0 needs peft: pip install 'astra-agents[peft]'", key="train-rl.lora"
+            "lora.r > 0 needs peft: pip install 'astra-agents[peft]'", key=f"{stage}.lora"
         ) from None
     config = LoraConfig(
         r=options.r,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -291,6 +292,36 @@ def test_lora_trains_only_adapters_and_saves_a_merged_model(run_dir, tmp_path):
     assert tuned.keys() == base.keys()  # a plain model: the adapters are merged in
     changed = {k for k in base if not torch.equal(base[k], tuned[k])}
     assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
+
+
+def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
+    """The GPU dtype, on the CPU: rollouts, the update and eval in bfloat16 (LoRA on too)."""
+    out = tmp_path / "out"
+    shutil.copytree(run_dir / "synth-arenas", out / "synth-arenas")
+    shutil.copytree(run_dir / "train-sft", out / "train-sft")
+    config = tomllib.loads(RL_CONFIG.format(sandbox=SANDBOX, steps=2))
+    trainer = config["train-rl"]["trainer"]
+    trainer["verifier"] = "coin"
+    trainer["rollout"]["dtype"] = "bfloat16"
+    trainer["rollout"]["generation_backend"] = "interleaved"
+    trainer["lora"] = {"r": 4}
+    config["eval"] = {
+        "evaluator": {
+            "name": "arena-eval",
+            "models": ["train-rl"],
+            "sandbox": SANDBOX,
+            "limit": 4,
+            "rollout": {"dtype": "bfloat16", "max_new_tokens": 24, "max_turns": 2},
+        }
+    }
+    plugins = load_plugins(objects=[("coin", CoinPlugin())])
+    config, plugins = prepare(parse_config(config), plugins=plugins)
+    rl = run_stage("train-rl", config, plugins, out, quiet=True).metrics
+    assert rl["trained_sequences"] > 0 and math.isfinite(rl["loss"]) and rl["grad_norm"] > 0
+    model, _ = load_policy(str(out / "train-rl" / "model"), dtype="auto")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    ev = run_stage("eval", config, plugins, out, quiet=True).metrics
+    assert ev["train-rl/episodes"] == 4 and 0.0 <= ev["train-rl/reward"] <= 1.0
 
 
 def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import shutil
 from collections.abc import Mapping
@@ -152,6 +153,44 @@ def test_sft_learns_and_saves_the_model(registry: Any, data: Path, tmp_path: Pat
         == summary
     )
     assert again.steps == []
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [{"mixed_precision": "bf16"}, {"dtype": "bfloat16"}],
+    ids=["bf16-autocast", "bfloat16-weights"],
+)
+def test_trains_in_bfloat16(
+    registry: Any, data: Path, base_model: Path, tmp_path: Path, precision: dict[str, str]
+) -> None:
+    """The GPU settings, on the CPU: autocast through accelerate, or the weights themselves."""
+    recorder = Recorder()
+    summary, _ = run_sft(
+        registry,
+        tmp_path,
+        (recorder,),
+        model=str(base_model),
+        trajectories="",
+        data_files=[str(data)],
+        batch_size=8,
+        max_steps=12,
+        lr=3e-3,
+        **precision,
+    )
+    losses = [m["loss"] for _, m in recorder.steps]
+    assert all(map(math.isfinite, losses)) and sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
+    model, _ = load_model_and_tokenizer(str(tmp_path / "train-sft" / "model"), dtype="auto")
+    want = torch.bfloat16 if "dtype" in precision else torch.float32
+    assert next(model.parameters()).dtype == want
+    assert summary["steps"] == 12
+
+
+def test_each_stage_sets_its_own_mixed_precision() -> None:
+    """Accelerate's process-wide state used to keep the first setting (and refuse another)."""
+    from astra_training.accelerate_setup import make_accelerator
+
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("no").mixed_precision == "no"
 
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])

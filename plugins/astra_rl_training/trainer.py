@@ -205,9 +205,13 @@ class RLTrainer:
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
         from transformers import get_constant_schedule_with_warmup
 
         o = self.options
+        # accelerate's process-wide state would carry an earlier stage's mixed precision (SFT's
+        # bf16 autocast) into this one; the distributed state is kept
+        AcceleratorState._reset_state(reset_partial_state=False)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
         unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []

@@ -22,7 +22,18 @@ def make_accelerator(mixed_precision: str = "no") -> Any:
     mixed = mixed_precision
     if mixed == "no":
         mixed = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    forget_accelerator_settings()
     return Accelerator(cpu=cpu, mixed_precision=mixed, step_scheduler_with_optimizer=False)
+
+
+def forget_accelerator_settings() -> None:
+    """Accelerate keeps one process-wide state: the first ``Accelerator`` fixes the mixed
+    precision of every later one, and asking for another raises. Each stage sets its own, so an
+    earlier stage's (or an embedding program's earlier run's) settings are dropped here. The
+    distributed state (process group, ranks) is kept."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def seed_everything(seed: int) -> None:

@@ -111,9 +111,10 @@ class OurSteps:
     def __init__(self, setup: Setup, args: argparse.Namespace, order: Sequence[Arena]) -> None:
         from accelerate import Accelerator
         from astra_rl_training.generation import Sampling
-        from astra_rl_training.models import load_policy
         from astra_rl_training.options import RLOptions, RolloutOptions
         from astra_rl_training.trainer import RLTrainer, make_engine
+
+        from astra_core.models import load_model_and_tokenizer
 
         self.args, self.order = args, order
         opts = RLOptions(
@@ -135,7 +136,7 @@ class OurSteps:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the subprocess sandbox's warning
             self.trainer = RLTrainer(opts, builder())
-        model, self.tokenizer = load_policy(str(setup.model_dir), dtype="float32")
+        model, self.tokenizer = load_model_and_tokenizer(str(setup.model_dir), dtype="float32")
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
         self.accelerator = Accelerator(cpu=True)

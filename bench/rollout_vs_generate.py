@@ -101,9 +101,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from astra_rl_training.generation import Sampling
-    from astra_rl_training.models import load_policy
     from astra_rl_training.options import RolloutOptions
     from astra_rl_training.trainer import make_engine
+
+    from astra_core.models import load_model_and_tokenizer
 
     torch.set_num_threads(args.threads)
     setup = prepare_setup(Path(args.cache), arena_count=args.arenas, sft_steps=args.sft_steps)
@@ -111,7 +112,7 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the subprocess sandbox's warning
         sandbox = b.build("sandbox", setup.sandbox)
-    model, tokenizer = load_policy(str(setup.model_dir), dtype="float32")
+    model, tokenizer = load_model_and_tokenizer(str(setup.model_dir), dtype="float32")
     model.eval()
     engine = make_engine(
         model,

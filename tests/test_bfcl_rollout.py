@@ -19,7 +19,6 @@ pytest.importorskip("mpmath", reason="mpmath is not installed (bfcl-eval's MathA
 
 from astra_bfcl import data
 from astra_rl_training.generation import Sampling
-from astra_rl_training.models import load_policy
 from astra_rl_training.options import RolloutOptions
 from astra_rl_training.trainer import make_engine, runtime_factory
 from astra_training.options import TinyModelOptions
@@ -29,6 +28,7 @@ from test_bfcl import generate, ground_truth
 import astra_core
 from astra_core.config import parse_config
 from astra_core.errors import AstraError
+from astra_core.models import load_model_and_tokenizer
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, tool_name
 from astra_core.registry import ComponentBuilder
@@ -93,7 +93,7 @@ def test_every_user_turn_is_played_and_the_ground_truth_gets_full_reward(arenas,
     plugins = load_plugins()
     builder = ComponentBuilder(plugins.registry)
     parser = builder.build("tool_call_parser", "hermes")
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     engine = make_engine(
         model,
         tokenizer,
@@ -173,7 +173,7 @@ def test_eval_stage_plays_bfcl_arenas_with_their_runtime_and_verifier(tmp_path, 
     (arena,) = RecordStore(out / "synth-arenas", Arena).iter_records()
     (episodes,) = (out / "eval").glob("episodes-*.jsonl")
     (row,) = [json.loads(line) for line in episodes.read_text().splitlines()]
-    _, tokenizer = load_policy(str(model_dir))
+    _, tokenizer = load_model_and_tokenizer(str(model_dir))
     assert 1 in row["loss_mask"]  # the prompt fit and the model generated
     prompt = tokenizer.decode(row["token_ids"][: row["loss_mask"].index(1)])
     held_out = next(iter(arena.metadata["added_functions"].values()))

@@ -18,7 +18,6 @@ from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
 from astra_rl_training.interleaved import InterleavedGenerate, sampling_scores
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.models import load_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
 from astra_rl_training.trainer import RLTrainer, make_engine, pad_batch, token_logprobs
@@ -28,6 +27,7 @@ from astra_training.tiny_model import build_tiny_model
 from astra_core.config import parse_config
 from astra_core.errors import ConfigError
 from astra_core.lora import LoraOptions, with_lora
+from astra_core.models import load_model_and_tokenizer
 from astra_core.pipeline import prepare
 from astra_core.protocols import ParsedTurn
 from astra_core.records import Arena, Episode, Reward, ToolCallResult
@@ -75,7 +75,7 @@ def model_dir(tmp_path_factory) -> Path:
         intermediate_size=128,
     )
     build_tiny_model(texts, out, options, seed=0)
-    model, _ = load_policy(str(out))
+    model, _ = load_model_and_tokenizer(str(out))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -145,7 +145,7 @@ def _forward_inputs(model: Any) -> tuple[list[tuple[int, ...]], Any]:
 def test_completion_logprobs_equal_the_full_pass_at_trained_tokens(
     model_dir, temperature, identical, lora
 ):
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     if lora:  # adapters away from their zero start, so they change the logits
         model = with_lora(model, LoraOptions(r=4))
         with torch.no_grad():
@@ -210,7 +210,7 @@ def test_update_equals_the_update_with_full_log_softmax(
         )
         trainer.algorithm = GRPO(GRPOOptions(kl_coef=kl_coef))
         trainer._model_path = str(model_dir)
-        model, tokenizer = load_policy(str(model_dir))
+        model, tokenizer = load_model_and_tokenizer(str(model_dir))
         # SGD: the new weights move by the gradient itself (Adam's first step is its sign)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -290,7 +290,7 @@ class Scripted:
 
 
 def _fake_engine(model_dir: Path, parser: Any, fail: int | None = None) -> tuple[Any, ...]:
-    _, tokenizer = load_policy(str(model_dir))
+    _, tokenizer = load_model_and_tokenizer(str(model_dir))
     chat = ChatTokens(tokenizer)
     log: list[tuple[str, int, float]] = []
     runtimes: list[Runtime] = []
@@ -339,7 +339,7 @@ def test_a_failed_start_raises_from_run_and_every_runtime_is_closed(model_dir, p
 def _model_engine(
     model_dir: Path, reuse: bool, max_length: int, backend: str = "generate"
 ) -> RolloutEngine:
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     engine = make_engine(
         model,
         tokenizer,
@@ -369,7 +369,7 @@ def _model_engine(
 def _room_past_prompts(model_dir: Path, room: int) -> int:
     """A max_length ``room`` tokens past the longest prompt: 100 stops episodes at the length
     cap."""
-    chat = ChatTokens(load_policy(str(model_dir))[1])
+    chat = ChatTokens(load_model_and_tokenizer(str(model_dir))[1])
     return room + max(
         len(chat.prompt_ids([{"role": "user", "content": q}], TOOLS)) for q in QUESTIONS
     )
@@ -417,7 +417,7 @@ def test_kept_key_value_caches_give_the_tokens_of_plain_generate(model_dir, room
 def test_cached_generate_with_new_and_returning_episodes(model_dir):
     """Episodes may join (no cache yet) or continue (cache) in one call; both give the tokens
     of plain generate."""
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     chat = ChatTokens(tokenizer)
     plain = PaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     cached = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
@@ -436,7 +436,7 @@ def test_cached_generate_with_new_and_returning_episodes(model_dir):
 
 
 def test_reuse_kv_cache_needs_the_generate_backend(model_dir):
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     options = RolloutOptions(
         reuse_kv_cache=True, generation_backend="continuous-batching", server_url=None
     )
@@ -482,7 +482,7 @@ def test_interleaved_turns_give_the_tokens_of_plain_generate(model_dir, room):
 
 
 def test_interleaved_generate_is_one_turn_per_prompt(model_dir):
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     chat = ChatTokens(tokenizer)
     plain = PaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     interleaved = InterleavedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
@@ -537,7 +537,7 @@ def test_interleaved_falls_back_to_turns_for_sliding_window_models(model_dir):
     says so, and the engine runs it turn by turn through padded generate."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
     config = AutoConfig.from_pretrained(str(model_dir))
     config.use_sliding_window, config.sliding_window = True, 16
     config.layer_types = ["sliding_attention", "full_attention"]

@@ -20,7 +20,6 @@ import torch
 from astra_arenas.demonstrations import dependency_levels
 from astra_rl_training.checkpoint import load_checkpoint, save_checkpoint
 from astra_rl_training.generation import Sampling
-from astra_rl_training.models import load_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
@@ -29,6 +28,7 @@ from astra_core import hookimpl
 from astra_core.config import parse_config
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import LoraOptions, with_lora
+from astra_core.models import load_model_and_tokenizer
 from astra_core.options import ComponentSpec
 from astra_core.pipeline import prepare, run_stage
 from astra_core.plugins import load_plugins
@@ -105,7 +105,7 @@ class GoldPolicy:
 
 def engine_for(run_dir, generator_factory=None):
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
-    model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
+    model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
     parser = builder.build("tool_call_parser", "hermes")
     verifier = builder.build("verifier", "subtask-f1")
     sandbox = builder.build("sandbox", SANDBOX)
@@ -252,8 +252,8 @@ def test_sigkill_then_resume_reproduces_the_unbroken_run(run_dir, tmp_path, lora
     )
     assert [r["step"] for r in b] == list(range(1, steps + 1))
     assert a == b
-    wa = load_policy(str(whole / "train-rl" / "model"))[0].state_dict()
-    wb = load_policy(str(broken / "train-rl" / "model"))[0].state_dict()
+    wa = load_model_and_tokenizer(str(whole / "train-rl" / "model"))[0].state_dict()
+    wb = load_model_and_tokenizer(str(broken / "train-rl" / "model"))[0].state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -287,8 +287,8 @@ def test_lora_trains_only_adapters_and_saves_a_merged_model(run_dir, tmp_path):
     summary = run_stage("train-rl", config, plugins, out, quiet=True)
     assert summary.metrics["trained_sequences"] > 0
     assert 0 < summary.metrics["trainable_parameters"] < summary.metrics["parameters"] / 5
-    base = load_policy(str(out / "train-sft" / "model"))[0].state_dict()
-    tuned = load_policy(str(out / "train-rl" / "model"))[0].state_dict()
+    base = load_model_and_tokenizer(str(out / "train-sft" / "model"))[0].state_dict()
+    tuned = load_model_and_tokenizer(str(out / "train-rl" / "model"))[0].state_dict()
     assert tuned.keys() == base.keys()  # a plain model: the adapters are merged in
     changed = {k for k in base if not torch.equal(base[k], tuned[k])}
     assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
@@ -318,7 +318,7 @@ def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
     config, plugins = prepare(parse_config(config), plugins=plugins)
     rl = run_stage("train-rl", config, plugins, out, quiet=True).metrics
     assert rl["trained_sequences"] > 0 and math.isfinite(rl["loss"]) and rl["grad_norm"] > 0
-    model, _ = load_policy(str(out / "train-rl" / "model"), dtype="auto")
+    model, _ = load_model_and_tokenizer(str(out / "train-rl" / "model"), dtype="auto")
     assert next(model.parameters()).dtype == torch.bfloat16
     ev = run_stage("eval", config, plugins, out, quiet=True).metrics
     assert ev["train-rl/episodes"] == 4 and 0.0 <= ev["train-rl/reward"] <= 1.0
@@ -326,7 +326,7 @@ def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
 
 def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):
     def adapted() -> tuple[torch.nn.Module, torch.optim.Optimizer, object, object]:
-        model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
+        model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
         model = with_lora(model, LoraOptions(r=4))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-3)
@@ -375,7 +375,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit)
 
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
     trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0, turn_credit=turn_credit), builder)
-    model, tokenizer = load_policy(str(run_dir / "train-sft" / "model"))
+    model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     from accelerate import Accelerator

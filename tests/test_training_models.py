@@ -18,7 +18,6 @@ from astra_training.assistant_mask import (
 )
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import Conversation, normalize_messages
-from astra_training.models import load_model_and_tokenizer, resolve_model
 from astra_training.options import TinyModelOptions
 from astra_training.tiny_model import (
     SPECIAL_TOKENS,
@@ -33,6 +32,7 @@ from tokenizers import Tokenizer, models
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from astra_core.errors import AstraError, ConfigError, RecordError
+from astra_core.models import load_model_and_tokenizer, resolve_model
 
 SMALL = TinyModelOptions(vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128)
 

@@ -18,7 +18,6 @@ from astra_training.assistant_mask import tokenize_conversation
 from astra_training.batches import collate, make_rows
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import normalize_messages
-from astra_training.models import load_model_and_tokenizer
 from astra_training.sft_loss import ForwardArgs, assistant_nll, common_prefix_length
 from astra_training.tiny_model import build_tiny_model, render_conversations
 from safetensors.torch import load_file
@@ -27,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
+from astra_core.models import load_model_and_tokenizer
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Task, Trajectory

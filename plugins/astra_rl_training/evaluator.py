@@ -10,9 +10,9 @@ import torch
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
+from astra_core.models import load_model_and_tokenizer, resolve_model
 from astra_core.registry import ComponentBuilder
 from astra_rl_training.generation import Sampling
-from astra_rl_training.models import load_policy, resolve_model
 from astra_rl_training.options import EvalOptions
 from astra_rl_training.trainer import _episode_metrics, load_arenas, make_engine
 
@@ -49,14 +49,14 @@ class ArenaEvaluator:
         results: dict[str, dict[str, float]] = {}
         for ref in o.models:
             try:
-                path = resolve_model(ctx, ref)
+                path = resolve_model(ref, ctx.run_dir, key=ctx.stage)
             except ConfigError:
                 if o.skip_missing:
                     ctx.log.warning("eval: skipping %s (not trained in this run)", ref)
                     continue
                 raise
             torch.manual_seed(self.seed)
-            model, tokenizer = load_policy(path, dtype=o.rollout.dtype)
+            model, tokenizer = load_model_and_tokenizer(path, dtype=o.rollout.dtype)
             engine = make_engine(
                 model,
                 tokenizer,

@@ -15,6 +15,7 @@ from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import merged, with_lora
+from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
@@ -26,7 +27,6 @@ from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampl
 from astra_rl_training.grounding import copied_arguments
 from astra_rl_training.interleaved import InterleavedGenerate
 from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.models import load_policy, resolve_model, save_policy
 from astra_rl_training.options import RLOptions, RolloutOptions
 from astra_rl_training.rollout import Rollout, RolloutEngine
 from astra_rl_training.turn_credit import padded_advantages, token_advantages
@@ -221,8 +221,8 @@ class RLTrainer:
                 f"record no entity names to rename (e.g. {unnamed[0]}); only offline-world "
                 "arenas do"
             )
-        self._model_path = resolve_model(ctx, o.model)
-        model, tokenizer = load_policy(self._model_path, dtype=o.rollout.dtype)
+        self._model_path = resolve_model(o.model, ctx.run_dir, key=f"{ctx.stage}.model")
+        model, tokenizer = load_model_and_tokenizer(self._model_path, dtype=o.rollout.dtype)
         model = with_lora(model, o.lora, stage=ctx.stage)
         trainable = [p for p in model.parameters() if p.requires_grad]
         counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
@@ -283,7 +283,7 @@ class RLTrainer:
                 # The server samples the next rollouts: give it the weights just trained.
                 sync_dir = ctx.out_dir / "weights-sync"
                 if accelerator.is_main_process:
-                    save_policy(policy, tokenizer, sync_dir)
+                    save_model(policy, tokenizer, sync_dir)
                 accelerator.wait_for_everyone()
                 engine.generator.sync_weights(str(sync_dir))
             episodes = [r for g in fill.pop("all_groups") for r in g]
@@ -322,7 +322,7 @@ class RLTrainer:
                     )
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_policy(merged(policy), tokenizer, ctx.out_dir / "model")
+            save_model(merged(policy), tokenizer, ctx.out_dir / "model")
         summary = {k: v for k, v in last.items() if isinstance(v, (int, float))}
         summary["trainable_parameters"], summary["parameters"] = counts
         if history:
@@ -464,7 +464,7 @@ class RLTrainer:
     def _reference(self, accelerator: Any) -> Any:
         """The frozen starting policy, for algorithms with a KL term to a reference."""
         if getattr(self, "_ref_model", None) is None:
-            model, _ = load_policy(self._model_path, dtype=self.options.rollout.dtype)
+            model, _ = load_model_and_tokenizer(self._model_path, dtype=self.options.rollout.dtype)
             self._ref_model = model.to(accelerator.device).eval()
         return self._ref_model
 

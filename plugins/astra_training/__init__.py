@@ -2,7 +2,6 @@
 
 * trainer ``sft``: fine-tunes a causal LM on tool-calling conversations (the run's trajectories
   or OpenAI-messages JSONL), loss on assistant tokens only, on Accelerate, with exact resume.
-* ``astra_training.models``: load/save any causal LM through the transformers Auto classes.
 * ``astra_training.tiny_model``: build a small Qwen3-architecture model and a BPE tokenizer with
   a Hermes/Qwen tool-calling chat template from the run's own data (offline runs).
 * ``astra_training.checkpoints`` and ``astra_training.accelerate_setup``: shared by trainers.

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from astra_training.models import save_model
+from astra_core.models import save_model
 
 PREFIX = "step-"
 STATE = "state"

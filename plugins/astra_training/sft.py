@@ -26,6 +26,7 @@ import torch
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
 from astra_core.lora import is_adapted, merged, with_lora
+from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
@@ -39,7 +40,6 @@ from astra_training.assistant_mask import (
 from astra_training.batches import Row, RowStream, collate, make_rows, row_targets
 from astra_training.checkpoints import CheckpointManager
 from astra_training.conversations import Conversation, from_trajectories, read_jsonl
-from astra_training.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_training.options import SFTOptions
 from astra_training.sft_loss import ForwardArgs, assistant_nll
 from astra_training.tiny_model import build_tiny_model_for, count_parameters

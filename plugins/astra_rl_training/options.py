@@ -88,7 +88,10 @@ class RLOptions:
     )
     checkpoint_every: int = option("save a full checkpoint every N steps (0: only at the end)", 10)
     keep_checkpoints: int = option("full checkpoints kept (the latest ones)", 2)
-    lora: LoraOptions = attrs.field(factory=LoraOptions)
+    lora: LoraOptions = attrs.field(
+        factory=LoraOptions,
+        metadata={"help": "low-rank adapters (peft) instead of every weight: a table, r = 0 off"},
+    )
     rollout: RolloutOptions = attrs.field(factory=RolloutOptions)
 
 

@@ -173,7 +173,10 @@ class SFTOptions:
         'attention kernel passed to from_pretrained ("sdpa", "eager", "flash_attention_2")', None
     )
     trust_remote_code: bool = option("allow hub models that ship their own code", False)
-    lora: LoraOptions = attrs.field(factory=LoraOptions)
+    lora: LoraOptions = attrs.field(
+        factory=LoraOptions,
+        metadata={"help": "low-rank adapters (peft) instead of every weight: a table, r = 0 off"},
+    )
     checkpoint_every: int = option(
         "save weights and full training state every N steps (0: never)", 0, validator=at_least(0)
     )

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from test_training_conversations import write_conversations
 from transformers import AutoModelForCausalLM
@@ -72,9 +73,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_cpu_processes_keep_identical_replicas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_two_cpu_processes_keep_identical_replicas(tmp_path: Path, lora: bool) -> None:
     data = write_conversations(tmp_path / "train.jsonl", 48, seed=4)
     options = {**OPTIONS, "data_files": [str(data)]}
+    if lora:  # DDP over the adapters only; the saved model is merged
+        options["lora"] = {"r": 4}
     script = tmp_path / "train.py"
     script.write_text(SCRIPT, encoding="utf-8")
     run_dir = tmp_path / "two"

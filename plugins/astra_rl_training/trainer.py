@@ -321,8 +321,9 @@ class RLTrainer:
                         keep=o.keep_checkpoints,
                     )
         accelerator.wait_for_everyone()
+        final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:
-            save_model(merged(policy), tokenizer, ctx.out_dir / "model")
+            save_model(final, tokenizer, ctx.out_dir / "model")
         summary = {k: v for k, v in last.items() if isinstance(v, (int, float))}
         summary["trainable_parameters"], summary["parameters"] = counts
         if history:

@@ -349,10 +349,10 @@ class SFTTrainer:
                 **{f"dropped_{k}": v for k, v in dropped.items()},
             }
         )
+        final = accelerator.unwrap_model(model)
+        if is_adapted(final):  # merged on every process, so the replicas stay alike
+            final, state_dict = merged(final), None  # a plain model for the stages that load it
         if main:
-            final = accelerator.unwrap_model(model)
-            if is_adapted(final):  # saved merged: a plain model for the stages that load it
-                final, state_dict = merged(final), None
             save_model(final, tokenizer, ctx.out_dir / "model", state_dict=state_dict)
             body = {
                 "model": str(ctx.out_dir / "model"),
@@ -362,7 +362,7 @@ class SFTTrainer:
             }
             done_path.write_text(json.dumps(body, indent=1), encoding="utf-8")
         accelerator.wait_for_everyone()
-        self.model, self.tokenizer = accelerator.unwrap_model(model), tokenizer
+        self.model, self.tokenizer = final, tokenizer
         return summary
 
     def _optimizer_step(

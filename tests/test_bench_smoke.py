@@ -32,6 +32,9 @@ TINY = {
     "grpo_vs_trl.py": ["--cache", "{tmp}/cache", "--arenas", "2", "--sft-steps", "5",
                        "--steps", "1", "--warmup", "0", "--groups", "1", "--max-new-tokens", "16",
                        "--max-turns", "2", "--json", "{tmp}/out.json"],
+    "train_at_scale.py": ["--shape", "tiny", "--sft-steps", "3", "--rl-steps", "1", "--groups",
+                          "1", "--group-size", "2", "--arenas", "6", "--batch-size", "2",
+                          "--json", "{tmp}/out.json"],
 }  # fmt: skip
 
 # where each script's JSON holds the figure it prints against its peer, limit or target
@@ -43,6 +46,7 @@ FIGURE = {
     "sft_vs_trl.py": ("ratio_vs_trl", "ours", "tokens_per_s"),
     "rollout_vs_generate.py": ("ratio",),
     "grpo_vs_trl.py": ("ratio_step_s",),
+    "train_at_scale.py": ("memory_ratio",),
 }
 
 

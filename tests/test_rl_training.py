@@ -355,6 +355,13 @@ def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
+def test_a_negative_filter_delta_is_refused_when_the_config_is_read():
+    """Not after an SFT stage has run: the filler refused it only when train-rl started."""
+    config = parse_config({"train-rl": {"trainer": {"name": "rl", "filter_std_delta": -0.5}}})
+    with pytest.raises(ConfigError, match="filter_std_delta must be >= 0, got -0.5"):
+        prepare(config)
+
+
 def test_lora_with_a_rollout_server_is_refused():
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
     options = RLOptions(lora=LoraOptions(r=8), rollout=RolloutOptions(generation_backend="server"))

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import attrs
 
 from astra_core.lora import LoraOptions
-from astra_core.options import component, option
+from astra_core.options import at_least, component, option
 
 
 @attrs.frozen
@@ -60,7 +60,7 @@ class RLOptions:
     groups_per_step: int = option("arenas (groups) per batch; batch = groups x group_size", 4)
     group_size: int = option("episodes per arena (G)", 8)
     filter_std_delta: float = option(
-        "drop groups whose reward std <= delta (adaptive batch filling)", 0.0
+        "drop groups whose reward std <= delta (adaptive batch filling)", 0.0, at_least(0)
     )
     max_fill_rounds: int = option(
         "rollout rounds per step to fill the batch before training on less", 4

@@ -355,10 +355,20 @@ def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
-def test_a_negative_filter_delta_is_refused_when_the_config_is_read():
-    """Not after an SFT stage has run: the filler refused it only when train-rl started."""
-    config = parse_config({"train-rl": {"trainer": {"name": "rl", "filter_std_delta": -0.5}}})
-    with pytest.raises(ConfigError, match="filter_std_delta must be >= 0, got -0.5"):
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        # the filler refused it only when train-rl started, after SFT had run
+        ({"filter_std_delta": -0.5}, r"filter_std_delta must be >= 0, got -0\.5"),
+        # one episode a group has no group to compare with: every group was filtered, silently
+        ({"group_size": 1}, "group_size must be >= 2, got 1"),
+        ({"rollout": {"max_new_tokens": 0}}, "max_new_tokens must be >= 1, got 0"),
+        ({"temperature": 0.0}, r"temperature must be > 0, got 0\.0"),
+    ],
+)
+def test_bad_rl_options_are_refused_when_the_config_is_read(table, message):
+    config = parse_config({"train-rl": {"trainer": {"name": "rl", **table}}})
+    with pytest.raises(ConfigError, match=message):
         prepare(config)
 
 

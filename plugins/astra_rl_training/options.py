@@ -7,16 +7,18 @@ from typing import Any, Literal
 import attrs
 
 from astra_core.lora import LoraOptions
-from astra_core.options import at_least, component, option
+from astra_core.options import at_least, component, greater_than, option, within
 
 
 @attrs.frozen
 class RolloutOptions:
     max_turns: int = option(
-        "assistant turns per episode, or per user turn in arenas with several (the paper: 32)", 8
+        "assistant turns per episode, or per user turn in arenas with several (the paper: 32)",
+        8,
+        at_least(1),
     )
-    max_new_tokens: int = option("tokens the policy may generate per turn", 128)
-    max_length: int = option("cap on prompt + every turn, in tokens", 2048)
+    max_new_tokens: int = option("tokens the policy may generate per turn", 128, at_least(1))
+    max_length: int = option("cap on prompt + every turn, in tokens", 2048, at_least(1))
     stop_when_solved: bool = option("end an episode once every sub-question is solved", False)
     system_prompt: str | None = option("system message before the question (None: none)", None)
     generation_backend: Literal["generate", "interleaved", "continuous-batching", "server"] = (
@@ -37,7 +39,7 @@ class RolloutOptions:
         "'server'; SGLang: /update_weights_from_disk)",
         None,
     )
-    sync_every: int = option("push weights to the rollout server every N steps", 1)
+    sync_every: int = option("push weights to the rollout server every N steps", 1, at_least(1))
     reuse_kv_cache: bool = option(
         "keep each live episode's key/value cache between turns so a turn prefills only the "
         "tokens added since the last (backend 'generate'; holds one batch's cache in memory)",
@@ -56,24 +58,36 @@ class RLOptions:
     verifier: Any = component("verifier", default="subtask-f1")
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
-    steps: int = option("optimizer steps", 20)
-    groups_per_step: int = option("arenas (groups) per batch; batch = groups x group_size", 4)
-    group_size: int = option("episodes per arena (G)", 8)
+    steps: int = option("optimizer steps", 20, at_least(1))
+    groups_per_step: int = option(
+        "arenas (groups) per batch; batch = groups x group_size", 4, at_least(1)
+    )
+    group_size: int = option(
+        "episodes per arena (G; advantages compare a group's episodes, so at least 2)",
+        8,
+        at_least(2),
+    )
     filter_std_delta: float = option(
         "drop groups whose reward std <= delta (adaptive batch filling)", 0.0, at_least(0)
     )
     max_fill_rounds: int = option(
-        "rollout rounds per step to fill the batch before training on less", 4
+        "rollout rounds per step to fill the batch before training on less", 4, at_least(1)
     )
-    lr: float = option("learning rate (the paper: 2e-6 on 14B/32B)", 2e-6)
+    lr: float = option("learning rate (the paper: 2e-6 on 14B/32B)", 2e-6, greater_than(0))
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    max_grad_norm: float = option("gradient clipping (0: off)", 1.0)
-    ppo_epochs: int = option("updates per rollout batch (the paper: 1, strictly on-policy)", 1)
-    micro_batch_size: int = option("sequences per forward/backward pass (0: the whole batch)", 0)
-    temperature: float = option("sampling temperature of rollouts", 1.0)
-    top_p: float = 1.0
-    holdout_fraction: float = option("arenas kept out of training for eval", 0.2)
+    max_grad_norm: float = option("gradient clipping (0: off)", 1.0, at_least(0))
+    ppo_epochs: int = option(
+        "updates per rollout batch (the paper: 1, strictly on-policy)", 1, at_least(1)
+    )
+    micro_batch_size: int = option(
+        "sequences per forward/backward pass (0: the whole batch)", 0, at_least(0)
+    )
+    temperature: float = option("sampling temperature of rollouts", 1.0, greater_than(0))
+    top_p: float = option(
+        "nucleus sampling: the smallest set of tokens this likely", 1.0, within(0, 1)
+    )
+    holdout_fraction: float = option("arenas kept out of training for eval", 0.2, within(0, 1))
     rename_arenas: bool = option(
         "roll out each picked training arena over freshly named entities (offline-world "
         "arenas record their names): held-out arenas hold names the policy never saw, so the "
@@ -85,9 +99,12 @@ class RLOptions:
         "turns, added to the episode's advantage on the turn's tokens (0: episode-level only; "
         "needs a verifier with call_credit, as subtask-f1)",
         0.0,
+        at_least(0),
     )
-    checkpoint_every: int = option("save a full checkpoint every N steps (0: only at the end)", 10)
-    keep_checkpoints: int = option("full checkpoints kept (the latest ones)", 2)
+    checkpoint_every: int = option(
+        "save a full checkpoint every N steps (0: only at the end)", 10, at_least(0)
+    )
+    keep_checkpoints: int = option("full checkpoints kept (the latest ones)", 2, at_least(1))
     lora: LoraOptions = attrs.field(
         factory=LoraOptions,
         metadata={"help": "low-rank adapters (peft) instead of every weight: a table, r = 0 off"},
@@ -102,9 +119,9 @@ class EvalOptions:
         ("train-sft/base", "train-sft", "train-rl"),
     )
     arenas: str = option("the stage whose held-out arenas are evaluated", "synth-arenas")
-    holdout_fraction: float = option("must match the training stages' value", 0.2)
-    limit: int = option("evaluate at most this many held-out arenas (0: all)", 0)
-    batch_size: int = option("episodes generated together", 32)
+    holdout_fraction: float = option("must match the training stages' value", 0.2, within(0, 1))
+    limit: int = option("evaluate at most this many held-out arenas (0: all)", 0, at_least(0))
+    batch_size: int = option("episodes generated together", 32, at_least(1))
     verifier: Any = component("verifier", default="subtask-f1")
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -116,6 +118,18 @@ def offline_runs(root: Path) -> list[Path]:
     return sorted((root / "wandb").glob("offline-run-*"))
 
 
+def history(run_dir: Path, rows: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """The run's logged rows, once ``rows`` of them are in its file: wandb's own service process
+    writes it and can still be flushing when ``finish()`` returns (a CI run under load read an
+    empty history)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = read_history(run_dir)
+        if len(found) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_wandb_offline_writes_the_logged_metrics_under_wandb_dir(
     registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,7 +149,7 @@ def test_wandb_offline_writes_the_logged_metrics_under_wandb_dir(
     runs = offline_runs(tmp_path / "wb")
     assert len(runs) == 1
     assert not (tmp_path / "run" / "wandb").exists()
-    rows = read_history(runs[0])
+    rows = history(runs[0], 3)
     logged = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
     assert logged == [
         {"loss": 2.0, "step": 1},
@@ -164,7 +178,7 @@ def test_wandb_options_override_the_environment(
     tracker.close()
     runs = offline_runs(tmp_path / "run" / "tracking")
     assert len(runs) == 1
-    assert read_history(runs[0])[0]["loss"] == 1.0
+    assert history(runs[0], 1)[0]["loss"] == 1.0
 
 
 # --- console -----------------------------------------------------------------------------------

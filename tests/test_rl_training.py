@@ -274,14 +274,19 @@ class CoinPlugin:
         registry.add("coin", lambda options, builder: CoinVerifier())
 
 
-def test_lora_trains_only_adapters_and_saves_a_merged_model(run_dir, tmp_path):
-    out = tmp_path / "out"
+def coin_run(run_dir: Path, out: Path) -> dict:
+    """RL_CONFIG for two steps with the coin verifier, in a copy of the run's arenas and model."""
     shutil.copytree(run_dir / "synth-arenas", out / "synth-arenas")
     shutil.copytree(run_dir / "train-sft", out / "train-sft")
     config = tomllib.loads(RL_CONFIG.format(sandbox=SANDBOX, steps=2))
-    trainer = config["train-rl"]["trainer"]
-    trainer["lora"] = {"r": 4, "target_modules": ["q_proj", "v_proj"]}
-    trainer["verifier"] = "coin"
+    config["train-rl"]["trainer"]["verifier"] = "coin"
+    return config
+
+
+def test_lora_trains_only_adapters_and_saves_a_merged_model(run_dir, tmp_path):
+    out = tmp_path / "out"
+    config = coin_run(run_dir, out)
+    config["train-rl"]["trainer"]["lora"] = {"r": 4, "target_modules": ["q_proj", "v_proj"]}
     plugins = load_plugins(objects=[("coin", CoinPlugin())])
     config, plugins = prepare(parse_config(config), plugins=plugins)
     summary = run_stage("train-rl", config, plugins, out, quiet=True)
@@ -297,11 +302,8 @@ def test_lora_trains_only_adapters_and_saves_a_merged_model(run_dir, tmp_path):
 def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
     """The GPU dtype, on the CPU: rollouts, the update and eval in bfloat16 (LoRA on too)."""
     out = tmp_path / "out"
-    shutil.copytree(run_dir / "synth-arenas", out / "synth-arenas")
-    shutil.copytree(run_dir / "train-sft", out / "train-sft")
-    config = tomllib.loads(RL_CONFIG.format(sandbox=SANDBOX, steps=2))
+    config = coin_run(run_dir, out)
     trainer = config["train-rl"]["trainer"]
-    trainer["verifier"] = "coin"
     trainer["rollout"]["dtype"] = "bfloat16"
     trainer["rollout"]["generation_backend"] = "interleaved"
     trainer["lora"] = {"r": 4}

@@ -4,12 +4,15 @@ eval and later stages load it like any other. peft is imported only when ``r > 0
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
 
 from astra_core.errors import ConfigError
 from astra_core.options import at_least, option, within
+
+log = logging.getLogger("astra")
 
 
 @attrs.frozen
@@ -47,7 +50,24 @@ def with_lora(model: Any, options: LoraOptions, *, stage: str = "") -> Any:
         target_modules=list(options.target_modules) or "all-linear",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    adapted = get_peft_model(model, config)
+    total = sum(p.numel() for p in adapted.parameters())
+    trained = sum(p.numel() for p in trainable_parameters(adapted))
+    log.getChild(stage).info("lora r=%d: training %d of %d parameters", options.r, trained, total)
+    return adapted
+
+
+def trainable_parameters(model: Any) -> list[Any]:
+    """What the optimizer gets: the adapters of an adapted model, else every parameter."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def forward_module(model: Any) -> Any:
+    """The module whose ``forward`` a call reaches through the wrappers (DDP's ``module``,
+    peft's base model, whose forward hands its keywords on): what decides which keywords a
+    call may pass."""
+    inner = getattr(model, "module", model)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
 
 def merged(model: Any) -> Any:

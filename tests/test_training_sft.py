@@ -187,7 +187,7 @@ def test_trains_in_bfloat16(
 
 def test_each_stage_sets_its_own_mixed_precision() -> None:
     """Accelerate's process-wide state used to keep the first setting (and refuse another)."""
-    from astra_training.accelerate_setup import make_accelerator
+    from astra_core.accelerate_setup import make_accelerator
 
     assert make_accelerator("bf16").mixed_precision == "bf16"
     assert make_accelerator("no").mixed_precision == "no"

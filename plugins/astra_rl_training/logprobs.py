@@ -24,6 +24,8 @@ from typing import Any
 import attrs
 import torch
 
+from astra_core.lora import forward_module
+
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a second forward call
 
 
@@ -39,9 +41,7 @@ class ForwardArgs:
 
     @classmethod
     def of(cls, model: Any) -> ForwardArgs:
-        inner = getattr(model, "module", model)  # DDP wraps the model
-        if hasattr(inner, "get_base_model"):  # peft: its forward hands these keywords on
-            inner = inner.get_base_model()
+        inner = forward_module(model)
         try:
             params = inspect.signature(inner.forward).parameters
         except (TypeError, ValueError):

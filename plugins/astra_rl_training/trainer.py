@@ -12,9 +12,10 @@ from typing import Any
 import torch
 from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
+from astra_core.accelerate_setup import forget_accelerator_settings
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
-from astra_core.lora import merged, with_lora
+from astra_core.lora import merged, trainable_parameters, with_lora
 from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
@@ -205,13 +206,10 @@ class RLTrainer:
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from accelerate import Accelerator
-        from accelerate.state import AcceleratorState
         from transformers import get_constant_schedule_with_warmup
 
         o = self.options
-        # accelerate's process-wide state would carry an earlier stage's mixed precision (SFT's
-        # bf16 autocast) into this one; the distributed state is kept
-        AcceleratorState._reset_state(reset_partial_state=False)
+        forget_accelerator_settings()  # not an earlier stage's mixed precision (SFT's autocast)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
         unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []
@@ -224,10 +222,8 @@ class RLTrainer:
         self._model_path = resolve_model(o.model, ctx.run_dir, key=f"{ctx.stage}.model")
         model, tokenizer = load_model_and_tokenizer(self._model_path, dtype=o.rollout.dtype)
         model = with_lora(model, o.lora, stage=ctx.stage)
-        trainable = [p for p in model.parameters() if p.requires_grad]
+        trainable = trainable_parameters(model)
         counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
-        if o.lora.r:
-            ctx.log.info("lora r=%d: training %d of %d parameters", o.lora.r, *counts)
         optimizer = torch.optim.AdamW(trainable, lr=o.lr, weight_decay=o.weight_decay)
         scheduler = get_constant_schedule_with_warmup(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)

@@ -4,5 +4,6 @@
   or OpenAI-messages JSONL), loss on assistant tokens only, on Accelerate, with exact resume.
 * ``astra_training.tiny_model``: build a small Qwen3-architecture model and a BPE tokenizer with
   a Hermes/Qwen tool-calling chat template from the run's own data (offline runs).
-* ``astra_training.checkpoints`` and ``astra_training.accelerate_setup``: shared by trainers.
+* ``astra_training.checkpoints``: the trainer's checkpoints (``astra_core.accelerate_setup``
+  makes its ``Accelerator``).
 """

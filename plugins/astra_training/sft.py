@@ -23,14 +23,14 @@ from typing import Any
 
 import torch
 
+from astra_core.accelerate_setup import make_accelerator, seed_everything
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
-from astra_core.lora import is_adapted, merged, with_lora
+from astra_core.lora import is_adapted, merged, trainable_parameters, with_lora
 from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
-from astra_training.accelerate_setup import make_accelerator, seed_everything
 from astra_training.assistant_mask import (
     TokenizedConversation,
     has_generation_markers,
@@ -227,8 +227,9 @@ class SFTTrainer:
         world = accelerator.num_processes
         per_step = o.batch_size * o.grad_accum * world
         total_steps = o.max_steps or max(1, math.ceil(o.epochs * len(rows) / per_step))
+        trainable = trainable_parameters(model)
         optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad],
+            trainable,
             lr=o.lr,
             betas=(o.adam_beta1, o.adam_beta2),
             eps=o.adam_eps,
@@ -238,9 +239,7 @@ class SFTTrainer:
             optimizer, math.ceil(o.warmup_ratio * total_steps), total_steps, o.min_lr_ratio
         )
         n_params = count_parameters(model)
-        n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        if o.lora.r:
-            ctx.log.info("lora r=%d: training %d of %d parameters", o.lora.r, n_trainable, n_params)
+        n_trainable = sum(p.numel() for p in trainable)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         ckpts = CheckpointManager(

@@ -20,6 +20,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
+from astra_core.lora import forward_module
 from astra_training.batches import Batch
 
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a second forward call
@@ -35,9 +36,7 @@ class ForwardArgs:
 
     @classmethod
     def of(cls, model: Any) -> ForwardArgs:
-        inner = getattr(model, "module", model)  # DDP wraps the model
-        if hasattr(inner, "get_base_model"):  # peft: its forward hands these keywords on
-            inner = inner.get_base_model()
+        inner = forward_module(model)
         try:
             params = inspect.signature(inner.forward).parameters
         except (TypeError, ValueError):

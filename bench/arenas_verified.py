@@ -26,8 +26,7 @@ import shutil
 import time
 from collections import Counter
 
-from astra_arenas.verification import verify_arena
-
+from astra_core.arena_verification import verify_arena
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.registry import ComponentBuilder

@@ -11,10 +11,10 @@ from astra_arenas.generator import OfflineWorldGenerator, topology_schedule
 from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
 from astra_arenas.relations import relation
 from astra_arenas.rl_format import arena_from_rl_row, arena_to_rl_row
-from astra_arenas.structure import topology_of, validate_structure
 from astra_arenas.tool_code import ToolDraft, gold_call
-from astra_arenas.verification import run_checks, verify_arena
 
+from astra_core.arena_structure import topology_of, validate_structure
+from astra_core.arena_verification import run_checks, verify_arena
 from astra_core.context import StageContext
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins

@@ -12,8 +12,8 @@ from astra_arenas.demonstrations import arena_demonstration, arena_demonstration
 from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstration
 from astra_arenas.retries import misspelt, with_retry
 from astra_arenas.runtime import ArenaRuntime
-from astra_arenas.verification import verify_arena
 
+from astra_core.arena_verification import verify_arena
 from astra_core.context import StageContext
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins

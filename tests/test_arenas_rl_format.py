@@ -11,9 +11,9 @@ from astra_arenas.rl_format import (
     read_rl_jsonl,
     write_rl_jsonl,
 )
-from astra_arenas.structure import validate_structure
 from test_arenas_structure import sound
 
+from astra_core.arena_structure import validate_structure
 from astra_core.errors import RecordError
 from astra_core.records import Arena
 

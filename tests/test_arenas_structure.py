@@ -5,14 +5,14 @@ from __future__ import annotations
 import attrs
 import pytest
 from astra_arenas.relations import relation
-from astra_arenas.structure import (
+from astra_arenas.tool_code import ToolDraft, gold_call
+
+from astra_core.arena_structure import (
     code_problems,
     decomposition_problems,
     topology_of,
     validate_structure,
 )
-from astra_arenas.tool_code import ToolDraft, gold_call
-
 from astra_core.records import Arena, SubQuestion, ToolCall
 
 

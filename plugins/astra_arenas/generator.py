@@ -32,10 +32,10 @@ from astra_arenas.names import NameForge, NamesExhausted
 from astra_arenas.options import OfflineWorldOptions
 from astra_arenas.questions import LeafStep, PlanError, QAPlan, QuestionBuilder, ToolStep
 from astra_arenas.relations import RELATIONS, WORLD_RELATIONS, relation
-from astra_arenas.structure import decomposition_problems, topology_of, validate_structure
 from astra_arenas.tool_code import ToolDraft, gold_call
-from astra_arenas.verification import CheckResult, GoldCheck, run_checks
 from astra_arenas.world import World, build_world, decoy_rows, format_value
+from astra_core.arena_structure import decomposition_problems, topology_of, validate_structure
+from astra_core.arena_verification import CheckResult, GoldCheck, run_checks
 from astra_core.context import StageContext
 from astra_core.options import options_to_dict
 from astra_core.records import Arena, SubQuestion, content_id

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from astra_arenas.tool_code import ToolDraft
-from astra_arenas.verification import CheckResult, GoldCheck
+from astra_core.arena_verification import CheckResult, GoldCheck
 from astra_core.records import ToolCall
 
 # Runs checks against code units and reports each (``verification.run_checks`` bound to a sandbox).

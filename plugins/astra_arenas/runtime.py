@@ -21,7 +21,7 @@ from typing import Any
 
 import jsonschema
 
-from astra_arenas.verification import GoldCheck, run_checks
+from astra_core.arena_verification import GoldCheck, run_checks
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, JSONDict, ToolCall, ToolCallResult, tool_name
 

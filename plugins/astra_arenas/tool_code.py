@@ -81,14 +81,3 @@ def render_code(relation: Relation, rows: Sequence[tuple[str, Value]]) -> str:
 
 def gold_call(relation: Relation, subject: str) -> ToolCall:
     return ToolCall(relation.name, {relation.parameter: subject})
-
-
-def call_statement(call: ToolCall) -> str:
-    """The call as Python source, e.g. ``get_city_population(city_name='Quellar')``."""
-    if not call.name.isidentifier():
-        raise ValueError(f"tool name {call.name!r} is not a Python identifier")
-    for key in call.arguments:
-        if not str(key).isidentifier():
-            raise ValueError(f"argument name {key!r} of {call.name} is not a Python identifier")
-    args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
-    return f"{call.name}({args})"

@@ -34,8 +34,6 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from astra_arenas.structure import validate_structure
-
 from astra_bfcl import data
 from astra_bfcl.calls import CallParseError, call_from_dict, call_to_dict, parse_call
 from astra_bfcl.options import BfclMultiTurnOptions
@@ -43,6 +41,7 @@ from astra_bfcl.replay import ReplayError, output_digest, payload_for, run_repla
 from astra_bfcl.runtime import BfclRuntime
 from astra_bfcl.schemas import openai_tool
 from astra_bfcl.tool_code import tool_source
+from astra_core.arena_structure import validate_structure
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
 from astra_core.records import Arena, SubQuestion, content_id

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from astra_arenas.tool_code import call_statement
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, ToolCall
 
@@ -63,6 +62,17 @@ for _i, (_unit, _stmt) in enumerate(_CALLS):
     _sys.stdout.flush()
 print(_MARK + "end", flush=True)
 """
+
+
+def call_statement(call: ToolCall) -> str:
+    """The call as Python source, e.g. ``get_city_population(city_name='Quellar')``."""
+    if not call.name.isidentifier():
+        raise ValueError(f"tool name {call.name!r} is not a Python identifier")
+    for key in call.arguments:
+        if not str(key).isidentifier():
+            raise ValueError(f"argument name {key!r} of {call.name} is not a Python identifier")
+    args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    return f"{call.name}({args})"
 
 
 def harness_script(units: Mapping[str, str], calls: Sequence[tuple[str, str]], mark: str) -> str:

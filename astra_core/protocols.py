@@ -14,6 +14,7 @@ import attrs
 
 from astra_core.records import (
     Arena,
+    Episode,
     JSONDict,
     Reward,
     ToolCall,
@@ -60,9 +61,15 @@ class EnvironmentGenerator(Protocol):
 
 @runtime_checkable
 class Verifier(Protocol):
-    """Scores what an agent did in an arena, by rules: the RL reward."""
+    """Scores what an agent did in an arena, by rules: the RL reward.
 
-    def score(self, arena: Arena, calls: Sequence[ToolCallResult]) -> Reward: ...
+    ``episode`` is the whole episode: its ``messages``, its ``calls`` with their outputs (in
+    order; a runtime may hand richer results, e.g. with the user turn of each call) and its
+    ``final_answer``. The ``Reward`` says itself whether the episode succeeded
+    (``Reward.success``); eval's success rate counts that.
+    """
+
+    def score(self, arena: Arena, episode: Episode) -> Reward: ...
 
 
 @runtime_checkable
@@ -154,6 +161,47 @@ class Sandbox(Protocol):
     """Runs untrusted Python (synthesized tools, model output) isolated from the host."""
 
     def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult: ...
+
+
+@runtime_checkable
+class SandboxSession(Protocol):
+    """A persistent sandbox worker, from ``sandbox.session()`` where a sandbox offers one: code
+    ``load``-ed once, then functions ``call``-ed with state kept until ``close()``. Both return
+    an outcome with ``output`` and ``error`` (``None`` when it ran)."""
+
+    def load(self, code: str) -> Any: ...
+
+    def call(self, name: str, arguments: dict[str, Any]) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ArenaRuntime(Protocol):
+    """Plays one episode of an arena (``astra_arena_runtime`` answers one per episode).
+
+    ``reset()`` starts afresh (no state from another episode); ``step(call)`` runs one parsed
+    call, or turns a parse error given as a string into an error observation, and never raises
+    for anything the model did; ``close()`` frees what ``reset()`` took.
+    """
+
+    def reset(self) -> None: ...
+
+    def step(self, call: ToolCall | str) -> ToolCallResult: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class MultiTurnRuntime(ArenaRuntime, Protocol):
+    """A runtime for arenas with several user turns: ``tools`` are the schemas offered now
+    (read before ``reset()`` for the prompt); ``next_turn()`` is asked for when the model
+    answers without a call and returns the next user message, or ``None`` at the end."""
+
+    @property
+    def tools(self) -> tuple[JSONDict, ...]: ...
+
+    def next_turn(self) -> str | None: ...
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ SCHEMA_VERSION = 1
 
 JSONDict = dict[str, Any]
 Topology = Literal["single", "parallel-single", "multi", "parallel-multi"]
+Split = Literal["", "train", "holdout"]
 TOPOLOGIES: tuple[str, ...] = ("single", "parallel-single", "multi", "parallel-multi")
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -51,7 +52,8 @@ def _fill_id(record: Any) -> None:
     # Frozen classes are filled once, right after construction, from their own content.
     if not record.id:
         body = _converter.unstructure(record)
-        body.pop("id", None)
+        for name in ("id", *type(record).unhashed):
+            body.pop(name, None)
         object.__setattr__(record, "id", content_id(type(record).__name__, body))
 
 
@@ -63,6 +65,8 @@ class Record:
     """Base of the top-level records: ``to_dict``/``from_dict`` and JSON, with a schema version."""
 
     kind: ClassVar[str] = "record"
+    # Fields that say where a record is used, not what it is: left out of its content id.
+    unhashed: ClassVar[tuple[str, ...]] = ()
     if TYPE_CHECKING:  # every concrete record has a content id field; declared there for attrs
         id: str
 
@@ -281,9 +285,13 @@ class Arena(Record):
 
     ``tools`` are the OpenAI schemas offered to the agent (distractors included); ``tool_code``
     maps each tool name to standard-library Python that defines a function of that name.
+    ``split`` is ``"train"`` or ``"holdout"``, decided once by the ``synth-arenas`` stage (its
+    ``holdout_fraction``) and read by every trainer and evaluator; ``""`` for an arena no stage
+    has split yet, which trainers read as training. It is not part of the arena's id.
     """
 
     kind: ClassVar[str] = "arena"
+    unhashed: ClassVar[tuple[str, ...]] = ("split",)
 
     question: str
     answer: str
@@ -294,6 +302,7 @@ class Arena(Record):
     distractors: tuple[str, ...] = ()
     domain: str = ""
     metadata: JSONDict = attrs.Factory(dict)
+    split: Split = ""
     id: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -302,6 +311,11 @@ class Arena(Record):
     @property
     def tool_names(self) -> tuple[str, ...]:
         return tuple(tool_name(t) for t in self.tools)
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the arena is for evaluation only (never trained on)."""
+        return self.split == "holdout"
 
     @property
     def needed(self) -> tuple[SubQuestion, ...]:
@@ -321,7 +335,9 @@ class ToolCallResult:
 
 @attrs.frozen
 class Reward:
-    """A verifier's verdict: the scalar ``value`` and the parts it came from."""
+    """A verifier's verdict: the scalar ``value``, whether the episode ``success``-fully did
+    the task by the verifier's own rule (eval's success rate counts it), and the parts they
+    came from."""
 
     value: float
     recall: float = 0.0
@@ -329,6 +345,7 @@ class Reward:
     solved: tuple[str, ...] = ()
     calls: int = 0
     parts: dict[str, float] = attrs.Factory(dict)
+    success: bool = False
 
 
 @attrs.frozen
@@ -351,6 +368,17 @@ class Episode(Record):
 
     def __attrs_post_init__(self) -> None:
         _fill_id(self)
+
+    @property
+    def final_answer(self) -> str:
+        """What the agent answered last: the content of the last assistant message that made
+        no tool call (``""`` when the episode ended on a call)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                if message.get("tool_calls"):
+                    return ""
+                return str(message.get("content") or "")
+        return ""
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -179,11 +179,11 @@ def _generate_arenas(out: Path, count: int, seed: int) -> list[Arena]:
 def demonstrations(arenas: Sequence[Arena], sandbox: Any) -> list[dict[str, Any]]:
     """Gold multi-turn conversations (verified calls replayed in the sandbox)."""
     from astra_arenas.demonstrations import arena_demonstration
-    from astra_arenas.runtime import ArenaRuntime
+    from astra_arenas.runtime import ToolCodeRuntime
 
     out = []
     for arena in arenas:
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             demo = arena_demonstration(arena, runtime, SYSTEM_PROMPT)
         out.append({"messages": list(demo.messages), "tools": list(arena.tools)})
     return out

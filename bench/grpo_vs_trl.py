@@ -2,7 +2,7 @@
 
 Both sides train the same ~1 M-parameter Qwen3 policy (built and fine-tuned to call
 tools by ``bench/_rl_setup.py``, cached) in the same arenas of the ``offline-world`` generator,
-whose tools run in our ``ArenaRuntime`` (a fresh sandbox session per episode, bubblewrap when
+whose tools run in our ``ToolCodeRuntime`` (a fresh sandbox session per episode, bubblewrap when
 ``bwrap`` exists, else subprocess) and whose reward is the ``subtask-f1`` verifier:
 
 * ours: ``RolloutEngine`` with ``PaddedGenerate`` (multi-turn, batched over live episodes), then
@@ -201,7 +201,7 @@ class OurSteps:
 
 class ArenaEnvironment:
     """A TRL environment for one arena (subclassed per arena with its tools as methods): the
-    calls run in our ``ArenaRuntime``, the reward is our verifier's, as on our side."""
+    calls run in our ``ToolCodeRuntime``, the reward is our verifier's, as on our side."""
 
     arena: Arena
     sandbox: Any
@@ -209,9 +209,9 @@ class ArenaEnvironment:
     live: list[ArenaEnvironment]
 
     def __init__(self) -> None:
-        from astra_arenas.runtime import ArenaRuntime
+        from astra_arenas.runtime import ToolCodeRuntime
 
-        self._runtime = ArenaRuntime(self.arena, self.sandbox)
+        self._runtime = ToolCodeRuntime(self.arena, self.sandbox)
         self._calls: list[Any] = []
         self.live.append(self)
 

@@ -317,7 +317,7 @@ def test_no_lookup_is_answered_before_its_own_call(builder: ComponentBuilder, tm
     gold call that does not take it as its subject: the subtask-f1 verifier cannot count it
     solved unless its own lookup (or one built on it) was made. Short names and two-branch
     questions, as in the quickstart, are where such collisions are most common."""
-    from astra_arenas.runtime import ArenaRuntime
+    from astra_arenas.runtime import ToolCodeRuntime
     from astra_arenas.verifier import SubtaskF1Verifier
 
     sandbox = builder.build("sandbox", "subprocess")
@@ -327,7 +327,7 @@ def test_no_lookup_is_answered_before_its_own_call(builder: ComponentBuilder, tm
     )
     verifier = SubtaskF1Verifier()
     for arena in arenas:
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             results = {s.id: runtime.step(s.call) for s in arena.needed if s.call is not None}
         assert verifier.solved_ids(arena, list(results.values())) == tuple(results)
         for sq in arena.needed:

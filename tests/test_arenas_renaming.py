@@ -11,7 +11,7 @@ import pytest
 from astra_arenas.demonstrations import arena_demonstration, arena_demonstrations
 from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstration
 from astra_arenas.retries import misspelt, with_retry
-from astra_arenas.runtime import ArenaRuntime
+from astra_arenas.runtime import ToolCodeRuntime
 
 from astra_core.arena_verification import verify_arena
 from astra_core.context import StageContext
@@ -88,14 +88,14 @@ def test_an_arena_without_recorded_names_is_refused_by_id(arenas):
 
 
 def _replay(arena: Arena, sandbox) -> list[dict]:
-    with ArenaRuntime(arena, sandbox) as runtime:
+    with ToolCodeRuntime(arena, sandbox) as runtime:
         return list(arena_demonstration(arena, runtime, "Answer.").messages)
 
 
 def test_a_renamed_demonstration_is_the_sandbox_replay_of_the_renamed_arena(arenas, sandbox):
     for arena in arenas:
         mapping = fresh_names(arena, random.Random(arena.id))
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             demo = arena_demonstration(arena, runtime, "Answer.")
         copy = renamed_demonstration(demo, mapping)
         assert list(copy.messages) == _replay(renamed_arena(arena, mapping, "~r1"), sandbox)
@@ -105,7 +105,7 @@ def test_a_renamed_demonstration_is_the_sandbox_replay_of_the_renamed_arena(aren
 
 def test_a_name_the_renaming_cannot_see_is_an_error_naming_the_arena(arenas, sandbox):
     arena = arenas[0]
-    with ArenaRuntime(arena, sandbox) as runtime:
+    with ToolCodeRuntime(arena, sandbox) as runtime:
         demo = arena_demonstration(arena, runtime, "Answer.")
     old = next(iter(arena.metadata["names"]))
     # a tool table's key (the name casefolded, quoted) is renamed in tool code, not in text
@@ -154,13 +154,13 @@ def test_a_retried_copy_is_what_the_renamed_arena_prints_for_the_slip_and_the_re
     for arena in arenas:
         rng = random.Random(arena.id)
         mapping = fresh_names(arena, rng)
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             copy = renamed_demonstration(arena_demonstration(arena, runtime, "Answer."), mapping)
             retried = with_retry(copy, rng, runtime.step, taken=[*mapping, *mapping.values()])
         pairs = _calls_and_outputs(retried.messages)
         assert len(pairs) == len(_calls_and_outputs(copy.messages)) + 1
         # every call, the misspelt one included, prints in the renamed arena what the copy shows
-        with ArenaRuntime(renamed_arena(arena, mapping, "~r1"), sandbox) as renamed:
+        with ToolCodeRuntime(renamed_arena(arena, mapping, "~r1"), sandbox) as renamed:
             renamed.reset()
             printed = [
                 renamed.step(ToolCall(f["name"], json.loads(f["arguments"]))) for f, _ in pairs

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from astra_arenas.generator import OfflineWorldGenerator
 from astra_arenas.rl_format import arena_from_rl_row
-from astra_arenas.runtime import ArenaRuntime
+from astra_arenas.runtime import ToolCodeRuntime
 from astra_arenas.verifier import SubtaskF1Verifier
 from test_arenas_rl_format import released_row
 
@@ -103,7 +103,7 @@ def generated(builder: ComponentBuilder) -> list[Arena]:
 def test_gold_calls_through_the_runtime_earn_full_reward(generated: list[Arena], sandbox):
     verifier = SubtaskF1Verifier()
     for arena in generated:
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             results = [runtime.step(sq.call) for sq in arena.needed if sq.call]
         assert not any(r.error for r in results), [r.output for r in results]
         for sq, result in zip(arena.needed, results, strict=True):
@@ -125,7 +125,7 @@ def test_malformed_calls_become_error_observations(generated: list[Arena], sandb
         ToolCall(gold.name, {param: 42}),
         ToolCall(gold.name, {**gold.arguments, "verbose": True}),
     ]
-    with ArenaRuntime(arena, sandbox) as runtime:
+    with ToolCodeRuntime(arena, sandbox) as runtime:
         results = [runtime.step(c) for c in bad]
         good = runtime.step(gold)
     assert all(r.error for r in results)
@@ -142,7 +142,7 @@ def test_malformed_calls_become_error_observations(generated: list[Arena], sandb
 
 
 def test_a_tool_that_raises_is_an_error_observation(sandbox):
-    with ArenaRuntime(stateful_arena(), sandbox) as runtime:
+    with ToolCodeRuntime(stateful_arena(), sandbox) as runtime:
         result = runtime.step(ToolCall("explode", {"x": "now"}))
         assert result.error and "kaboom now" in result.output
         assert not runtime.step(ToolCall("bump", {})).error  # the worker lives on
@@ -150,7 +150,7 @@ def test_a_tool_that_raises_is_an_error_observation(sandbox):
 
 def test_state_is_isolated_between_runtimes_and_reset(sandbox):
     arena = stateful_arena()
-    with ArenaRuntime(arena, sandbox) as first, ArenaRuntime(arena, sandbox) as second:
+    with ToolCodeRuntime(arena, sandbox) as first, ToolCodeRuntime(arena, sandbox) as second:
         outputs = [first.step(ToolCall("bump", {})).output for _ in range(3)]
         assert outputs == ["total=1", "total=2", "total=3"]
         assert second.step(ToolCall("bump", {"step": 10})).output == "total=10"
@@ -164,7 +164,7 @@ def test_a_plain_run_only_sandbox_still_works(sandbox):
         def run(self, code, *, timeout_s=None):
             return sandbox.run(code, timeout_s=timeout_s)
 
-    with ArenaRuntime(stateful_arena(), RunOnly()) as runtime:
+    with ToolCodeRuntime(stateful_arena(), RunOnly()) as runtime:
         assert runtime.step(ToolCall("bump", {})).output == "total=1"
         assert runtime.step(ToolCall("bump", {})).output == "total=1"  # no state kept
         broken = runtime.step(ToolCall("explode", {"x": "y"}))
@@ -173,7 +173,7 @@ def test_a_plain_run_only_sandbox_still_works(sandbox):
 
 def test_an_imported_released_arena_runs_and_scores(sandbox):
     arena = arena_from_rl_row(released_row())
-    with ArenaRuntime(arena, sandbox) as runtime:
+    with ToolCodeRuntime(arena, sandbox) as runtime:
         found = runtime.step(ToolCall("reservation_finder", {"passenger_name": "Asha Verma"}))
         fee = runtime.step(
             ToolCall("baggage_fee_calculator", {"reservation_id": "RES987654", "extra_kg": 10})
@@ -188,5 +188,5 @@ def test_an_imported_released_arena_runs_and_scores(sandbox):
 
 def test_long_outputs_are_truncated(sandbox):
     arena = stateful_arena()
-    with ArenaRuntime(arena, sandbox, max_output_chars=4) as runtime:
+    with ToolCodeRuntime(arena, sandbox, max_output_chars=4) as runtime:
         assert runtime.step(ToolCall("bump", {})).output == "tota\n[output truncated]"

@@ -114,14 +114,14 @@ def arena_demonstrations(
     The first ``retries`` of those copies (at most ``renamings``) also recover from one
     misspelt call (``with_retry``; its error printed by the arena's tool code in the sandbox).
     A replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
-    from astra_arenas.runtime import ArenaRuntime
+    from astra_arenas.runtime import ToolCodeRuntime
 
     if not 0 <= retries <= renamings:
         raise ValueError(f"retries ({retries}) must be between 0 and renamings ({renamings})")
 
     def replay(arena: Arena) -> list[Trajectory]:
         out = []
-        with ArenaRuntime(arena, sandbox) as runtime:
+        with ToolCodeRuntime(arena, sandbox) as runtime:
             demo = arena_demonstration(arena, runtime, system_prompt)
             out.append(demo)
             for k in range(renamings):

@@ -46,6 +46,6 @@ def astra_register_verifiers(registry: Any) -> None:
 
 @hookimpl(trylast=True)
 def astra_arena_runtime(arena: Any, sandbox: Any) -> Any:
-    from astra_arenas.runtime import ArenaRuntime
+    from astra_arenas.runtime import ToolCodeRuntime
 
-    return ArenaRuntime(arena, sandbox)
+    return ToolCodeRuntime(arena, sandbox)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import jsonschema
 
+from astra_core.arena_runtime import SandboxSessionRuntime
 from astra_core.arena_verification import GoldCheck, run_checks
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, JSONDict, ToolCall, ToolCallResult, tool_name
@@ -53,7 +53,7 @@ class _RunPerCall:
         self.units.clear()
 
 
-class ArenaRuntime:
+class ToolCodeRuntime(SandboxSessionRuntime):
     """Per-episode tool execution for one arena (see the module docstring)."""
 
     def __init__(
@@ -64,67 +64,29 @@ class ArenaRuntime:
         max_output_chars: int = 8000,
         timeout_s: float | None = None,
     ) -> None:
-        self.arena = arena
-        self.sandbox = sandbox
+        super().__init__(arena, sandbox, timeout_s=timeout_s)
         self.max_output_chars = max_output_chars
-        self.timeout_s = timeout_s
         self.schemas: dict[str, JSONDict] = {}
         for tool in arena.tools:
             self.schemas.setdefault(tool_name(tool), tool["function"].get("parameters") or {})
-        self._session: Any = None
-        self._load_errors: dict[str, str] = {}
         # a validator per tool, its schema checked once (jsonschema.validate checks it per call)
         self._validators: dict[str, Any] = {}
         self.calls = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def fallback_session(self) -> _RunPerCall:
+        return _RunPerCall(self.sandbox, self.timeout_s)
+
+    def load_tool(self, session: Any, name: str, code: str) -> Any:
+        if isinstance(session, _RunPerCall):
+            return session.load(code, name)
+        return session.load(code)
+
     def reset(self) -> None:
         """A fresh session with every tool of the arena loaded; earlier state is gone."""
-        self.close()
+        super().reset()
         self.calls = 0
-        self._load_errors = {}
-        session_factory = getattr(self.sandbox, "session", None)
-        if callable(session_factory):
-            session = session_factory()
-        else:
-            session = _RunPerCall(self.sandbox, self.timeout_s)
-        for name in self.schemas:
-            code = self.arena.tool_code.get(name)
-            if code is None:
-                self._load_errors[name] = "the arena has no code for this tool"
-                continue
-            try:
-                outcome: Any = None
-                if isinstance(session, _RunPerCall):
-                    session.load(code, name)
-                else:
-                    outcome = session.load(code)
-            except Exception as exc:  # a tool that does not load is an error for its calls only
-                self._load_errors[name] = f"{type(exc).__name__}: {exc}"
-                continue
-            if outcome is not None and getattr(outcome, "error", None):
-                self._load_errors[name] = str(outcome.error)
-        self._session = session
-
-    def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            closer = getattr(session, "close", None)
-            if callable(closer):
-                closer()
-
-    def __enter__(self) -> ArenaRuntime:
-        self.reset()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -173,11 +135,11 @@ class ArenaRuntime:
             return self._error(
                 call.name, call.arguments if isinstance(call.arguments, Mapping) else {}, problem
             )
-        if call.name in self._load_errors:
+        if call.name in self.load_errors:
             return self._error(
                 call.name,
                 call.arguments,
-                f"tool {call.name} failed to load: {self._load_errors[call.name]}",
+                f"tool {call.name} failed to load: {self.load_errors[call.name]}",
             )
         if self._session is None:
             self.reset()

@@ -25,13 +25,13 @@ in a fresh process first (the classes are deterministic), which is slower but ex
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from types import TracebackType
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import jsonschema
 
+from astra_core.arena_runtime import SandboxSessionRuntime
 from astra_core.errors import AstraError
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, JSONDict, ToolCall, ToolCallResult, tool_name
@@ -106,7 +106,7 @@ class _ReplaySession:
         self.done.clear()
 
 
-class BfclRuntime:
+class BfclRuntime(SandboxSessionRuntime):
     """Per-episode execution of a BFCL arena (see the module docstring)."""
 
     def __init__(
@@ -124,11 +124,9 @@ class BfclRuntime:
                 f"arena {arena.id} is not a BFCL multi-turn arena (metadata.source is "
                 f"{meta.get('source')!r}); use the arena runtime of its own plugin"
             )
-        self.arena = arena
-        self.sandbox = sandbox
+        super().__init__(arena, sandbox, timeout_s=timeout_s)
         self.check_types = check_types
         self.max_output_chars = max_output_chars
-        self.timeout_s = timeout_s
         self.turns: tuple[str, ...] = tuple(str(t) for t in meta.get("turns") or ())
         if not self.turns:
             raise AstraError(f"BFCL arena {arena.id} has no turns in its metadata")
@@ -141,52 +139,24 @@ class BfclRuntime:
         self.turn = 0
         self.calls: list[TurnCallResult] = []
         self._ends: list[int] = []
-        self._session: Any = None
-        self._load_errors: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def tool_names_to_load(self) -> Iterable[str]:
+        return self.schemas
+
+    def fallback_session(self) -> _ReplaySession:
+        return _ReplaySession(self.sandbox, self.timeout_s)
+
+    def load_error(self, outcome: Any) -> str:
+        return str(getattr(outcome, "output", "") or outcome.error)
+
     def reset(self) -> None:
         """A fresh worker with every tool loaded, back at the first turn."""
-        self.close()
+        super().reset()
         self.turn = 0
         self.calls = []
         self._ends = []
-        self._load_errors = {}
-        factory = getattr(self.sandbox, "session", None)
-        session = factory() if callable(factory) else _ReplaySession(self.sandbox, self.timeout_s)
-        for name in self.schemas:
-            code = self.arena.tool_code.get(name)
-            if code is None:
-                self._load_errors[name] = "the arena has no code for this tool"
-                continue
-            try:
-                outcome = session.load(code)
-            except Exception as exc:  # a tool that does not load fails only its own calls
-                self._load_errors[name] = f"{type(exc).__name__}: {exc}"
-                continue
-            if outcome is not None and getattr(outcome, "error", None):
-                self._load_errors[name] = str(getattr(outcome, "output", "") or outcome.error)
-        self._session = session
-
-    def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            closer = getattr(session, "close", None)
-            if callable(closer):
-                closer()
-
-    def __enter__(self) -> BfclRuntime:
-        self.reset()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- turns ---------------------------------------------------------------------------------
 
@@ -261,11 +231,11 @@ class BfclRuntime:
         problem = self.check(call)
         if problem is not None:
             return self._record(call.name, call.arguments, f"Error: {problem}", True)
-        if call.name in self._load_errors:
+        if call.name in self.load_errors:
             return self._record(
                 call.name,
                 call.arguments,
-                f"Error: tool {call.name} failed to load: {self._load_errors[call.name]}",
+                f"Error: tool {call.name} failed to load: {self.load_errors[call.name]}",
                 True,
             )
         if self._session is None:
@@ -287,7 +257,7 @@ class BfclRuntime:
     def _poison(self, call: ToolCall, reason: str) -> TurnCallResult:
         # The worker died or timed out: the episode's state is gone with it (or half-written),
         # so every later call fails too rather than run on a fresh, wrong state.
-        self._load_errors = dict.fromkeys(self.schemas, f"the sandbox worker failed: {reason}")
+        self.load_errors = dict.fromkeys(self.schemas, f"the sandbox worker failed: {reason}")
         return self._record(call.name, call.arguments, f"Error: the call failed: {reason}", True)
 
     def play(self, turns: Sequence[Sequence[ToolCall]]) -> list[TurnCallResult]:

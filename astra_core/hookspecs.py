@@ -14,10 +14,12 @@ from astra_core.markers import hookspec
 
 if TYPE_CHECKING:
     import argparse
+    import random
 
     from astra_core.config import RunConfig
     from astra_core.context import StageContext
-    from astra_core.records import Arena
+    from astra_core.protocols import ArenaRuntime, Sandbox
+    from astra_core.records import Arena, Trajectory
     from astra_core.registry import Registrar
     from astra_core.report import StageSummary
 
@@ -50,8 +52,9 @@ def astra_register_environment_generators(registry: Registrar) -> None:
 
 @hookspec
 def astra_register_verifiers(registry: Registrar) -> None:
-    """Register verifiers: components whose ``score(arena, calls)`` returns a ``Reward`` computed
-    by rules. Used by RL training and eval."""
+    """Register verifiers: components whose ``score(arena, episode)`` returns a ``Reward``
+    computed by rules, ``Reward.success`` saying whether the episode succeeded. Used by RL
+    training and eval (see ``astra_arena_verifier``)."""
 
 
 @hookspec
@@ -164,18 +167,49 @@ def astra_record_dropped(stage: str, record_id: str, reason: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training: fired by trainers.
+# Arenas: fired by trainers and evaluators (``train-sft``, ``train-rl``, ``eval``) for each arena
+# they use. Every hook here is firstresult: the plugin that knows the arena's kind (e.g. by its
+# ``metadata["source"]``) answers, the others return ``None``; the ``arenas`` plugin answers
+# last, for any arena. So arenas of several kinds mix in one run, each handled by its own rules.
 
 
 @hookspec(firstresult=True)
-def astra_arena_runtime(arena: Arena, sandbox: Any) -> Any | None:
-    """Fired by the RL rollout engine (``train-rl`` and ``eval``) once per episode: return the
-    runtime that plays ``arena`` with ``sandbox``, or ``None`` to leave the arena to another
-    plugin. A runtime has ``reset()``, ``step(call) -> ToolCallResult`` and ``close()``; one
-    for arenas with several user turns also has ``next_turn() -> str | None`` (the next user
-    message, asked for when the model answers without a call) and ``tools`` (the schemas offered
-    now, read before ``reset()`` for the prompt). The first runtime returned wins; the ``arenas``
-    plugin answers last, for any arena."""
+def astra_arena_runtime(arena: Arena, sandbox: Sandbox) -> ArenaRuntime | None:
+    """Fired once per episode: return the runtime that plays ``arena`` with ``sandbox`` (an
+    ``ArenaRuntime``: ``reset()``, ``step(call) -> ToolCallResult``, ``close()``; a
+    ``MultiTurnRuntime`` for arenas with several user turns also has ``next_turn()``, asked
+    for when the model answers without a call, and ``tools``, the schemas offered now), or
+    ``None`` to leave the arena to another plugin."""
+
+
+@hookspec(firstresult=True)
+def astra_arena_verifier(arena: Arena) -> str | None:
+    """Fired once per arena a trainer or evaluator scores, unless its options name one
+    verifier for all arenas: return the registered name of the verifier that scores
+    ``arena`` (e.g. ``"subtask-f1"``), or ``None`` to leave it to another plugin. Each name is
+    built once per stage, with its default options."""
+
+
+@hookspec(firstresult=True)
+def astra_arena_renamed(arena: Arena, rng: random.Random) -> Arena | None:
+    """Fired when ``train-rl`` (``rename_arenas``) picks ``arena`` for a group: return the
+    same arena over fresh entity names drawn from ``rng``, or ``None`` when this plugin does
+    not rename arenas of this kind (the first plugin that does wins; an arena no plugin
+    renames is played as it is)."""
+
+
+@hookspec(firstresult=True)
+def astra_arena_demonstrations(
+    arena: Arena, sandbox: Sandbox, renamings: int, retries: int, seed: int
+) -> list[Trajectory] | None:
+    """Fired by ``train-sft`` (``arena_demos``) for each training arena: return demonstrations
+    of ``arena`` (its verified gold calls replayed with ``sandbox``, followed by ``renamings``
+    copies over fresh names drawn from ``seed``, the first ``retries`` of which recover from
+    one misspelt call), or ``None`` when this plugin cannot demonstrate arenas of this kind."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: fired by trainers.
 
 
 @hookspec

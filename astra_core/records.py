@@ -369,6 +369,14 @@ class Episode(Record):
     def __attrs_post_init__(self) -> None:
         _fill_id(self)
 
+    @classmethod
+    def of_calls(
+        cls, arena: Arena, calls: Sequence[ToolCallResult], messages: Sequence[JSONDict] = ()
+    ) -> Episode:
+        """An episode in ``arena`` that made ``calls``: what a verifier scores when only the
+        calls are known (tests, replays of gold calls)."""
+        return cls(arena.id, tuple(messages), tuple(calls))
+
     @property
     def final_answer(self) -> str:
         """What the agent answered last: the content of the last assistant message that made

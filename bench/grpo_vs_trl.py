@@ -65,7 +65,7 @@ from _rl_setup import (
     tool_function,
 )
 
-from astra_core.records import Arena, ToolCall
+from astra_core.records import Arena, Episode, ToolCall
 
 TARGET = 0.7
 
@@ -221,7 +221,9 @@ class ArenaEnvironment:
         self._runtime.reset()
 
     def get_reward(self) -> float:
-        return float(self.verifier.score(self.arena, self._calls).value)
+        return float(
+            self.verifier.score(self.arena, Episode.of_calls(self.arena, self._calls)).value
+        )
 
     def _call(self, name: str, arguments: dict[str, Any]) -> str:
         result = self._runtime.step(ToolCall(name, dict(arguments)))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from astra_core.context import StageContext
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena, ToolCallResult
+from astra_core.records import Arena, Episode, ToolCallResult
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
 
@@ -30,5 +30,5 @@ def test_the_documented_plugin_generates_and_verifies(tmp_path: Path):
     assert [a.answer for a in arenas] == ["Vell", "Brio", "Tesk"]
     verifier = builder.build("verifier", "all-or-nothing")
     hit = ToolCallResult("capital_of", {"country": "Morland"}, "Vell")
-    assert verifier.score(arenas[0], [hit]).value == 1.0
-    assert verifier.score(arenas[0], []).value == 0.0
+    assert verifier.score(arenas[0], Episode.of_calls(arenas[0], [hit])).value == 1.0
+    assert verifier.score(arenas[0], Episode.of_calls(arenas[0], [])).value == 0.0

@@ -115,9 +115,9 @@ def test_a_name_the_renaming_cannot_see_is_an_error_naming_the_arena(arenas, san
         renamed_demonstration(leaky, fresh_names(arena, random.Random(0)))
 
 
-def test_demonstrations_add_renamed_replays_of_training_arenas_only(arenas, sandbox):
-    demos = list(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2))
+def test_demonstrations_add_renamed_replays(arenas, sandbox):
     training = [a for a in arenas if not is_holdout(a.id, 0.25)]
+    demos = [d for a in training for d in arena_demonstrations(a, sandbox, renamings=2)]
     assert 0 < len(training) < len(arenas)
     assert len(demos) == 3 * len(training)
     for i, arena in enumerate(training):
@@ -192,10 +192,8 @@ def test_a_misspelling_is_none_of_the_names_taken():
 
 
 def test_demonstrations_retry_in_the_first_copies_only(arenas, sandbox):
-    demos = list(
-        arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2, retries=1)
-    )
-    plain = list(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2))
+    demos = [d for a in arenas for d in arena_demonstrations(a, sandbox, renamings=2, retries=1)]
+    plain = [d for a in arenas for d in arena_demonstrations(a, sandbox, renamings=2)]
     assert len(demos) == len(plain)
     for i in range(0, len(demos), 3):
         original, first, second = demos[i : i + 3]
@@ -204,4 +202,4 @@ def test_demonstrations_retry_in_the_first_copies_only(arenas, sandbox):
         # the renamings are the same with or without the retry
         assert second == plain[i + 2] and first.messages[0] == plain[i + 1].messages[0]
     with pytest.raises(ValueError, match=r"retries \(3\) must be between 0 and renamings \(2\)"):
-        next(arena_demonstrations(arenas, sandbox, holdout_fraction=0.25, renamings=2, retries=3))
+        arena_demonstrations(arenas[0], sandbox, renamings=2, retries=3)

@@ -13,7 +13,7 @@ from test_arenas_rl_format import released_row
 
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena, SubQuestion, ToolCall
+from astra_core.records import Arena, Episode, SubQuestion, ToolCall
 from astra_core.registry import ComponentBuilder
 
 COUNTER_CODE = '''_STATE = {"n": 0}
@@ -108,7 +108,7 @@ def test_gold_calls_through_the_runtime_earn_full_reward(generated: list[Arena],
         assert not any(r.error for r in results), [r.output for r in results]
         for sq, result in zip(arena.needed, results, strict=True):
             assert sq.answer in result.output
-        reward = verifier.score(arena, results)
+        reward = verifier.score(arena, Episode.of_calls(arena, results))
         assert reward.value == pytest.approx(1.0), arena.question
         assert reward.solved == tuple(s.id for s in arena.needed)
 
@@ -136,7 +136,7 @@ def test_malformed_calls_become_error_observations(generated: list[Arena], sandb
     assert "is not of type 'string'" in results[3].output
     assert "unexpected argument(s) verbose" in results[4].output
     assert not good.error
-    reward = SubtaskF1Verifier().score(arena, [*results, good])
+    reward = SubtaskF1Verifier().score(arena, Episode.of_calls(arena, [*results, good]))
     assert reward.calls == 6 and reward.parts["error_calls"] == 5
     assert reward.precision == pytest.approx(1 / 6, rel=1e-6)
 
@@ -181,7 +181,7 @@ def test_an_imported_released_arena_runs_and_scores(sandbox):
         weather = runtime.step(ToolCall("city_weather", {"city": "Pune"}))
     assert found.output == "Reservation ID: RES987654"
     assert fee.output == "Extra charge: ₹600"
-    reward = SubtaskF1Verifier().score(arena, [found, fee, weather])
+    reward = SubtaskF1Verifier().score(arena, Episode.of_calls(arena, [found, fee, weather]))
     # solved 2 of 2 with 3 calls: r = 1, p = 2/3, F1 = 0.8
     assert reward.value == pytest.approx(0.8, rel=1e-6)
 

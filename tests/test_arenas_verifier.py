@@ -9,7 +9,7 @@ from astra_arenas.verifier import SubtaskF1Verifier
 
 from astra_core.errors import ConfigError
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena, SubQuestion, ToolCall, ToolCallResult
+from astra_core.records import Arena, Episode, SubQuestion, ToolCall, ToolCallResult
 from astra_core.registry import ComponentBuilder
 
 
@@ -65,7 +65,7 @@ def test_f1_matches_hand_computation():
         ok("get_weather", "sunny"),
         err("nope", "Error: unknown tool"),
     ]
-    reward = SubtaskF1Verifier().score(arena(), calls)
+    reward = SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls))
     # r = 2/3, p = 2/4; F1 = 2 * (1/2) * (2/3) / (1/2 + 2/3) = 4/7
     assert reward.recall == pytest.approx(2 / 3)
     assert reward.precision == pytest.approx(0.5)
@@ -98,21 +98,21 @@ def test_call_credit_goes_to_the_calls_that_raised_recall():
 
 def test_all_solved_with_one_call_each_is_full_reward():
     calls = [ok("a", "Vel Tora"), ok("b", "Quellar"), ok("c", "population 1,234,567")]
-    reward = SubtaskF1Verifier().score(arena(), calls)
+    reward = SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls))
     assert reward.value == pytest.approx(1.0)
     assert reward.precision <= 1.0
 
 
 def test_no_calls_and_no_hits_give_zero():
     verifier = SubtaskF1Verifier()
-    assert verifier.score(arena(), []).value == 0.0
-    zero = verifier.score(arena(), [ok("a", "nothing useful")])
+    assert verifier.score(arena(), Episode.of_calls(arena(), [])).value == 0.0
+    zero = verifier.score(arena(), Episode.of_calls(arena(), [ok("a", "nothing useful")]))
     assert (zero.value, zero.recall, zero.precision, zero.calls) == (0.0, 0.0, 0.0, 1)
 
 
 def test_error_calls_count_as_calls_but_never_solve():
     calls = [err("get_company_ceo", "Error: Vel Tora"), ok("get_company_ceo", "Vel Tora")]
-    reward = SubtaskF1Verifier().score(arena(), calls)
+    reward = SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls))
     # solved 1 of 3, 2 calls: r = 1/3, p = 1/2, F1 = 2 * (1/6) / (5/6) = 0.4
     assert reward.solved == ("q1",)
     assert reward.value == pytest.approx(0.4)
@@ -122,31 +122,35 @@ def test_error_calls_count_as_calls_but_never_solve():
 def test_an_error_object_answer_is_an_error_call_that_never_solves():
     # a miscopied name: the tool answers, with an error that happens to echo the gold answer
     miss = ok("get_company_ceo", '{"error": "no company Vel Torx; did you mean Vel Tora?"}')
-    reward = SubtaskF1Verifier().score(arena(), [miss, ok("get_company_ceo", "Vel Tora")])
+    reward = SubtaskF1Verifier().score(
+        arena(), Episode.of_calls(arena(), [miss, ok("get_company_ceo", "Vel Tora")])
+    )
     assert reward.solved == ("q1",) and reward.parts["error_calls"] == 1
     assert SubtaskF1Verifier().call_credit(arena(), [miss]) == (0.0,)
 
 
 def test_a_sub_question_solved_twice_counts_once():
     calls = [ok("a", "Vel Tora"), ok("a", "Vel Tora again")]
-    reward = SubtaskF1Verifier().score(arena(), calls)
+    reward = SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls))
     # r = 1/3, p = 1/2
     assert reward.solved == ("q1",) and reward.value == pytest.approx(0.4)
 
 
 def test_require_tool_match_ignores_outputs_of_other_tools():
     calls = [ok("get_weather", "Vel Tora"), ok("get_person_home_city", "Quellar")]
-    loose = SubtaskF1Verifier().score(arena(), calls)
-    strict = SubtaskF1Verifier(SubtaskF1Options(require_tool_match=True)).score(arena(), calls)
+    loose = SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls))
+    strict = SubtaskF1Verifier(SubtaskF1Options(require_tool_match=True)).score(
+        arena(), Episode.of_calls(arena(), calls)
+    )
     assert loose.solved == ("q1", "q2")
     assert strict.solved == ("q2",)
 
 
 def test_normalized_matcher_in_the_verifier():
     calls = [ok("c", '{"population": 1234567}')]
-    assert SubtaskF1Verifier().score(arena(), calls).solved == ()
+    assert SubtaskF1Verifier().score(arena(), Episode.of_calls(arena(), calls)).solved == ()
     normalized = SubtaskF1Verifier(SubtaskF1Options(matcher="normalized"))
-    assert normalized.score(arena(), calls).solved == ("q3",)
+    assert normalized.score(arena(), Episode.of_calls(arena(), calls)).solved == ("q3",)
 
 
 @pytest.mark.parametrize(
@@ -181,7 +185,9 @@ def test_tokens_are_canonical():
 def test_registered_and_options_checked():
     builder = ComponentBuilder(load_plugins().registry)
     verifier = builder.build("verifier", "subtask-f1")
-    assert verifier.score(arena(), [ok("a", "Vel Tora")]).solved == ("q1",)
+    assert verifier.score(arena(), Episode.of_calls(arena(), [ok("a", "Vel Tora")])).solved == (
+        "q1",
+    )
     from astra_core.options import ComponentSpec
 
     with pytest.raises(ConfigError, match="matcher"):

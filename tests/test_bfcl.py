@@ -36,7 +36,7 @@ from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena, ToolCall, ToolCallResult
+from astra_core.records import Arena, Episode, ToolCall, ToolCallResult
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
 
@@ -201,7 +201,7 @@ def test_ground_truth_replay_gets_full_reward(arenas: list[Arena], sandbox, veri
     for arena in arenas:
         results = play(arena, sandbox, ground_truth(arena))
         assert not any(r.error for r in results), [r.output for r in results if r.error]
-        reward = verifier.score(arena, results)
+        reward = verifier.score(arena, Episode.of_calls(arena, results))
         assert reward.value == 1.0, (arena.metadata["entry_id"], reward.parts)
         assert reward.parts["bfcl_valid"] == 1.0 and reward.parts["replay_mismatch"] == 0.0
         assert reward.solved == tuple(
@@ -215,7 +215,9 @@ def test_ground_truth_replay_gets_full_reward(arenas: list[Arena], sandbox, veri
             assert sq.answer in outputs
     # A stored episode (no turn attribute): the inferred boundaries pass too.
     for arena in (next(by_category(arenas, c)) for c in data.CATEGORIES):
-        inferred = verifier.score(arena, plain(play(arena, sandbox, ground_truth(arena))))
+        inferred = verifier.score(
+            arena, Episode.of_calls(arena, plain(play(arena, sandbox, ground_truth(arena))))
+        )
         assert inferred.value == 1.0 and inferred.parts["inferred_turns"] == 1.0
 
 
@@ -224,13 +226,20 @@ def test_dropping_a_ground_truth_call_lowers_the_reward(arenas: list[Arena], san
         results = play(arena, sandbox, ground_truth(arena))
         for index, dropped in enumerate(results):
             # The episode without that one call (the verifier replays what remains).
-            reward = verifier.score(arena, results[:index] + results[index + 1 :])
+            reward = verifier.score(
+                arena, Episode.of_calls(arena, results[:index] + results[index + 1 :])
+            )
             assert reward.value < 1.0, (arena.metadata["entry_id"], dropped)
             assert reward.parts["bfcl_valid"] == 0.0
     # Through the runtime too: the agent never makes the call.
     arena = next(by_category(arenas, "long_context"))
     turns = ground_truth(arena)
-    assert verifier.score(arena, play(arena, sandbox, drop_call(turns, 0, 0))).value < 1.0
+    assert (
+        verifier.score(
+            arena, Episode.of_calls(arena, play(arena, sandbox, drop_call(turns, 0, 0)))
+        ).value
+        < 1.0
+    )
 
 
 def test_verdicts_name_bfcl_error_types(arenas: list[Arena], sandbox, verifier):
@@ -245,7 +254,7 @@ def test_verdicts_name_bfcl_error_types(arenas: list[Arena], sandbox, verifier):
     results = play(arena, sandbox, [[], *turns[1:]])
     verdict = verifier.check(arena, results)
     assert verdict.turns[0].error_type == "multi_turn:empty_turn_model_response"
-    reward = verifier.score(arena, results)
+    reward = verifier.score(arena, Episode.of_calls(arena, results))
     assert reward.parts["turn_0"] == 0.0 and reward.parts["empty_turn_model_response"] >= 1
 
 
@@ -265,10 +274,10 @@ def test_calls_in_a_turn_without_ground_truth_fail_only_with_the_irrelevance_che
     lenient = builder.build(
         "verifier", ComponentSpec("bfcl-multi-turn", {"check_irrelevance": False})
     )
-    judged = strict.score(arena, results)
+    judged = strict.score(arena, Episode.of_calls(arena, results))
     assert judged.parts[f"turn_{empty}"] == 0.0 and judged.parts["irrelevance_error"] == 1.0
     assert judged.value == pytest.approx(1 - 1 / len(turns))
-    assert lenient.score(arena, results).value == 1.0
+    assert lenient.score(arena, Episode.of_calls(arena, results)).value == 1.0
 
 
 def test_turn_boundaries_matter(arenas: list[Arena], sandbox, verifier):
@@ -276,16 +285,18 @@ def test_turn_boundaries_matter(arenas: list[Arena], sandbox, verifier):
     turns = ground_truth(arena)
     results = play(arena, sandbox, turns)
     ends = [sum(len(t) for t in turns[: k + 1]) for k in range(len(turns))]
-    assert verifier.score(arena, results, turn_ends=ends).value == 1.0
+    assert verifier.score(arena, Episode.of_calls(arena, results), turn_ends=ends).value == 1.0
     # Everything done in the first turn: only that turn's state can match.
-    crammed = verifier.score(arena, results, turn_ends=[len(results)] * len(turns))
+    crammed = verifier.score(
+        arena, Episode.of_calls(arena, results), turn_ends=[len(results)] * len(turns)
+    )
     assert crammed.value < 1.0
     # Turn attributes win over inference; explicit turn_ends win over both.
     shifted = [TurnCallResult(r.name, r.arguments, r.output, r.error, turn=0) for r in results]
-    assert verifier.score(arena, shifted).value < 1.0
-    assert verifier.score(arena, shifted, turn_ends=ends).value == 1.0
+    assert verifier.score(arena, Episode.of_calls(arena, shifted)).value < 1.0
+    assert verifier.score(arena, Episode.of_calls(arena, shifted), turn_ends=ends).value == 1.0
     with pytest.raises(AstraError, match="non-decreasing"):
-        verifier.score(arena, results, turn_ends=[3, 1])
+        verifier.score(arena, Episode.of_calls(arena, results), turn_ends=[3, 1])
 
 
 def test_options_defaults():

@@ -18,7 +18,7 @@ from test_bfcl import by_category, generate, ground_truth, make_builder, play
 
 from astra_core.errors import AstraError
 from astra_core.options import ComponentSpec
-from astra_core.records import Arena, ToolCall
+from astra_core.records import Arena, Episode, ToolCall
 from astra_core.registry import ComponentBuilder
 
 
@@ -114,7 +114,7 @@ def test_non_bfcl_arena_is_refused_with_a_clear_error(verifier, sandbox):
         metadata={"source": "offline-world"},
     )
     with pytest.raises(AstraError, match="not a BFCL multi-turn arena"):
-        verifier.score(arena, [])
+        verifier.score(arena, Episode.of_calls(arena, []))
     with pytest.raises(AstraError, match="not a BFCL multi-turn arena"):
         BfclRuntime(arena, sandbox)
 
@@ -139,7 +139,7 @@ def test_bubblewrap_sandbox_sees_bfcl_eval(arenas: list[Arena], builder: Compone
     for arena in (next(by_category(arenas, c)) for c in data.CATEGORIES):
         results = play(arena, sandbox, ground_truth(arena))
         assert not any(r.error for r in results), [r.output for r in results if r.error]
-        reward = verifier.score(arena, results)
+        reward = verifier.score(arena, Episode.of_calls(arena, results))
         assert reward.value == 1.0 and reward.parts["replay_mismatch"] == 0.0
 
 

@@ -17,7 +17,7 @@ from astra_bfcl.generator import HeldOutCall, draft_arena
 from astra_bfcl.replay import payload_for, run_replays
 from test_bfcl import generate, ground_truth, make_builder, play
 
-from astra_core.records import Arena
+from astra_core.records import Arena, Episode
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,9 @@ def test_every_base_entry_replays_through_the_runtime_at_full_reward(base_arenas
     verifier = make_builder().build("verifier", "bfcl-multi-turn")
     failures = []
     for arena in base_arenas:
-        reward = verifier.score(arena, play(arena, sandbox, ground_truth(arena)))
+        reward = verifier.score(
+            arena, Episode.of_calls(arena, play(arena, sandbox, ground_truth(arena)))
+        )
         if reward.value != 1.0 or reward.parts["replay_mismatch"]:
             failures.append((arena.metadata["entry_id"], reward.parts))
     assert failures == []

@@ -69,7 +69,26 @@ def test_one_file_plugin_from_the_guide_works(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert '"verifier": [\n        "any-call-correct"' in result.stdout.replace("\r", "")
+    assert '"verifier": [\n        "final-answer"' in result.stdout.replace("\r", "")
+
+
+def test_the_guides_plugin_test_passes(tmp_path, monkeypatch):
+    """The fifth rung (testing a plugin) run against the first rung's plugin: a verifier that
+    reads the episode's final answer, which the verifier contract hands it."""
+    text = (ROOT / "docs" / "writing-plugins.md").read_text()
+    plugin = re.search(r"```python\n(# my_verifier.py\n.*?)```", text, flags=re.S)
+    test = re.search(
+        r"```python\n(from astra_core.plugins import load_plugins\n.*?)```", text, flags=re.S
+    )
+    assert plugin and test, "docs/writing-plugins.md lost its plugin or its test"
+    (tmp_path / "my_verifier.py").write_text(plugin.group(1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, object] = {}
+    exec(compile(test.group(1), "writing-plugins.md", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert tests, "the guide's test section defines no test"
+    for run_test in tests:
+        run_test()
 
 
 # -- the README ---------------------------------------------------------------------------------

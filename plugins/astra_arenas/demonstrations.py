@@ -2,22 +2,20 @@
 
 Each tool-needing sub-question of an arena has a call that was verified in the sandbox; replaying
 those calls in dependency order (independent calls of one step together, as parallel calls)
-gives a correct multi-turn conversation whose tool outputs are real. Only training arenas are
-used, never held-out ones.
+gives a correct multi-turn conversation whose tool outputs are real. The SFT trainer asks for
+them (``astra_arena_demonstrations``) for training arenas only, never for held-out ones.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from astra_arenas.renaming import fresh_names, renamed_demonstration
 from astra_arenas.retries import with_retry
+from astra_arenas.runtime import ToolCodeRuntime
 from astra_core.records import Arena, Task, Trajectory
-from astra_core.splits import is_holdout
 
 
 def dependency_levels(arena: Arena) -> list[list[str]]:
@@ -97,44 +95,32 @@ def arena_demonstration(arena: Arena, runtime: Any, system_prompt: str | None = 
 
 
 def arena_demonstrations(
-    arenas: Iterable[Arena],
+    arena: Arena,
     sandbox: Any,
     *,
-    holdout_fraction: float,
-    system_prompt: str | None = None,
     renamings: int = 0,
     retries: int = 0,
     seed: int = 0,
-    workers: int = 4,
-) -> Iterator[Trajectory]:
-    """Demonstrations for every training arena (held-out arenas are skipped), in input order.
+    system_prompt: str | None = None,
+) -> list[Trajectory]:
+    """The demonstration of ``arena``, followed by ``renamings`` copies over freshly named
+    entities (``renamed_demonstration``; names drawn from ``seed`` and the arena id).
 
-    With ``renamings`` > 0, each demonstration is followed by that many copies over freshly
-    named entities (``renamed_demonstration``; names drawn from ``seed`` and the arena id).
     The first ``retries`` of those copies (at most ``renamings``) also recover from one
     misspelt call (``with_retry``; its error printed by the arena's tool code in the sandbox).
-    A replay mostly waits on its sandbox session starting, so ``workers`` run at once."""
-    from astra_arenas.runtime import ToolCodeRuntime
-
+    What the ``astra_arena_demonstrations`` hook answers for this plugin's arenas."""
     if not 0 <= retries <= renamings:
         raise ValueError(f"retries ({retries}) must be between 0 and renamings ({renamings})")
-
-    def replay(arena: Arena) -> list[Trajectory]:
-        out = []
-        with ToolCodeRuntime(arena, sandbox) as runtime:
-            demo = arena_demonstration(arena, runtime, system_prompt)
-            out.append(demo)
-            for k in range(renamings):
-                rng = random.Random(f"rename:{seed}:{arena.id}:{k}")
-                names = fresh_names(arena, rng)
-                copy = renamed_demonstration(demo, names)
-                if k < retries:
-                    # a name of neither world fails alike in the arena and its renamed copy
-                    copy = with_retry(copy, rng, runtime.step, taken=[*names, *names.values()])
-                out.append(copy)
-        return out
-
-    training = (a for a in arenas if not is_holdout(a.id, holdout_fraction))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arena-demo") as pool:
-        for demos in pool.map(replay, training):
-            yield from demos
+    out = []
+    with ToolCodeRuntime(arena, sandbox) as runtime:
+        demo = arena_demonstration(arena, runtime, system_prompt)
+        out.append(demo)
+        for k in range(renamings):
+            rng = random.Random(f"rename:{seed}:{arena.id}:{k}")
+            names = fresh_names(arena, rng)
+            copy = renamed_demonstration(demo, names)
+            if k < retries:
+                # a name of neither world fails alike in the arena and its renamed copy
+                copy = with_retry(copy, rng, runtime.step, taken=[*names, *names.values()])
+            out.append(copy)
+    return out

@@ -1,13 +1,17 @@
-"""Hook implementations of the bundled arenas plugin: an offline environment generator and the
-paper's sub-task F1 verifier."""
+"""Hook implementations of the bundled arenas plugin: an offline environment generator, the
+paper's sub-task F1 verifier, and the arena-family hooks for any arena (runtime, verifier,
+renaming, demonstrations)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from astra_arenas.options import OfflineWorldOptions, SubtaskF1Options
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.protocols import ArenaRuntime, Sandbox
+from astra_core.records import Arena, Trajectory
+from astra_core.registry import ComponentBuilder, Registrar
 
 
 def offline_world(options: OfflineWorldOptions, builder: ComponentBuilder) -> Any:
@@ -23,7 +27,7 @@ def subtask_f1(options: SubtaskF1Options, builder: ComponentBuilder) -> Any:
 
 
 @hookimpl
-def astra_register_environment_generators(registry: Any) -> None:
+def astra_register_environment_generators(registry: Registrar) -> None:
     registry.add(
         "offline-world",
         offline_world,
@@ -34,7 +38,7 @@ def astra_register_environment_generators(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_verifiers(registry: Any) -> None:
+def astra_register_verifiers(registry: Registrar) -> None:
     registry.add(
         "subtask-f1",
         subtask_f1,
@@ -44,8 +48,35 @@ def astra_register_verifiers(registry: Any) -> None:
     )
 
 
+# The arena-family hooks answer last, for any arena another plugin left: its tool code runs in
+# the sandbox and the paper's reward scores it. Renaming needs the names an offline world records.
+
+
 @hookimpl(trylast=True)
-def astra_arena_runtime(arena: Any, sandbox: Any) -> Any:
+def astra_arena_runtime(arena: Arena, sandbox: Sandbox) -> ArenaRuntime:
     from astra_arenas.runtime import ToolCodeRuntime
 
     return ToolCodeRuntime(arena, sandbox)
+
+
+@hookimpl(trylast=True)
+def astra_arena_verifier(arena: Arena) -> str:
+    return "subtask-f1"
+
+
+@hookimpl(trylast=True)
+def astra_arena_renamed(arena: Arena, rng: random.Random) -> Arena | None:
+    if not arena.metadata.get("names"):
+        return None
+    from astra_arenas.renaming import fresh_names, renamed_arena
+
+    return renamed_arena(arena, fresh_names(arena, rng), f"~{rng.getrandbits(32):08x}")
+
+
+@hookimpl(trylast=True)
+def astra_arena_demonstrations(
+    arena: Arena, sandbox: Sandbox, renamings: int, retries: int, seed: int
+) -> list[Trajectory]:
+    from astra_arenas.demonstrations import arena_demonstrations
+
+    return arena_demonstrations(arena, sandbox, renamings=renamings, retries=retries, seed=seed)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from astra_arenas.matching import matcher
 from astra_arenas.options import SubtaskF1Options
-from astra_core.records import Arena, Reward, SubQuestion, ToolCallResult
+from astra_core.records import Arena, Episode, Reward, SubQuestion, ToolCallResult
 from astra_core.tool_errors import call_failed
 
 
@@ -46,7 +46,10 @@ class SubtaskF1Verifier:
             credit.append(1.0 if hits else 0.0)
         return tuple(credit)
 
-    def score(self, arena: Arena, calls: Sequence[ToolCallResult]) -> Reward:
+    def score(self, arena: Arena, episode: Episode) -> Reward:
+        """The F1 reward of the episode's calls; ``success`` when every needed sub-question was
+        solved (recall 1)."""
+        calls = episode.calls
         needed = len(arena.needed)
         solved = self.solved_ids(arena, calls)
         n_calls = len(calls)
@@ -61,6 +64,7 @@ class SubtaskF1Verifier:
             precision=precision,
             solved=solved,
             calls=n_calls,
+            success=needed > 0 and recall >= 1.0,
             parts={
                 "recall": recall,
                 "precision": precision,

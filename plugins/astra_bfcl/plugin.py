@@ -7,7 +7,9 @@ from typing import Any
 
 from astra_bfcl.options import BfclMultiTurnOptions, BfclVerifierOptions
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.protocols import ArenaRuntime, Sandbox
+from astra_core.records import Arena, Trajectory
+from astra_core.registry import ComponentBuilder, Registrar
 
 
 def bfcl_multi_turn_generator(options: BfclMultiTurnOptions, builder: ComponentBuilder) -> Any:
@@ -26,7 +28,7 @@ def bfcl_multi_turn_verifier(options: BfclVerifierOptions, builder: ComponentBui
 
 
 @hookimpl
-def astra_register_environment_generators(registry: Any) -> None:
+def astra_register_environment_generators(registry: Registrar) -> None:
     registry.add(
         "bfcl-multi-turn",
         bfcl_multi_turn_generator,
@@ -37,7 +39,7 @@ def astra_register_environment_generators(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_verifiers(registry: Any) -> None:
+def astra_register_verifiers(registry: Registrar) -> None:
     registry.add(
         "bfcl-multi-turn",
         bfcl_multi_turn_verifier,
@@ -47,10 +49,28 @@ def astra_register_verifiers(registry: Any) -> None:
     )
 
 
+# BFCL's arenas are recognised by their source: played turn by turn, scored by BFCL's checks,
+# never renamed (their instances' state is data, not names) and not demonstrated.
+
+
+def _is_bfcl(arena: Arena) -> bool:
+    return arena.metadata.get("source") == "bfcl-eval"
+
+
 @hookimpl
-def astra_arena_runtime(arena: Any, sandbox: Any) -> Any:
-    if arena.metadata.get("source") != "bfcl-eval":
+def astra_arena_runtime(arena: Arena, sandbox: Sandbox) -> ArenaRuntime | None:
+    if not _is_bfcl(arena):
         return None
     from astra_bfcl.runtime import BfclRuntime
 
     return BfclRuntime(arena, sandbox)
+
+
+@hookimpl
+def astra_arena_verifier(arena: Arena) -> str | None:
+    return "bfcl-multi-turn" if _is_bfcl(arena) else None
+
+
+@hookimpl
+def astra_arena_demonstrations(arena: Arena) -> list[Trajectory] | None:
+    return [] if _is_bfcl(arena) else None

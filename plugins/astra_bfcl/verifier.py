@@ -1,6 +1,6 @@
 """The ``bfcl-multi-turn`` verifier: BFCL's multi-turn checks as an RL reward.
 
-``score(arena, calls)`` replays, in the sandbox, the agent's calls that ran (``error=False``)
+``score(arena, episode)`` replays, in the sandbox, the agent's calls that ran (``error=False``)
 and the ground truth on separate fresh instances, turn by turn, and judges every turn as
 bfcl-eval's ``multi_turn_checker`` does:
 
@@ -37,7 +37,7 @@ from astra_bfcl.replay import ReplayError, output_digest, payload_for, run_repla
 from astra_bfcl.runtime import TRUNCATED
 from astra_core.errors import AstraError
 from astra_core.protocols import Sandbox
-from astra_core.records import Arena, Reward, ToolCallResult
+from astra_core.records import Arena, Episode, Reward, ToolCallResult
 
 
 @attrs.frozen
@@ -192,11 +192,12 @@ class BfclMultiTurnVerifier:
     def score(
         self,
         arena: Arena,
-        calls: Sequence[ToolCallResult],
+        episode: Episode,
         *,
         turn_ends: Sequence[int] | None = None,
     ) -> Reward:
-        verdict = self.check(arena, calls, turn_ends=turn_ends)
+        """Passed / judged turns; ``success`` exactly when BFCL would accept the entry."""
+        verdict = self.check(arena, episode.calls, turn_ends=turn_ends)
         judged, passed = verdict.judged, verdict.passed
         value = len(passed) / len(judged) if judged else 0.0
         sub_ids = [sq.id for sq in arena.subquestions]
@@ -226,4 +227,5 @@ class BfclMultiTurnVerifier:
             solved=solved,
             calls=verdict.calls,
             parts=parts,
+            success=verdict.valid,
         )

@@ -27,7 +27,14 @@ from typing import Any
 import attrs
 
 from astra_core.errors import ConfigError
-from astra_core.options import ComponentSpec, component, options_to_dict, structure_options
+from astra_core.options import (
+    ComponentSpec,
+    component,
+    option,
+    options_to_dict,
+    structure_options,
+    within,
+)
 from astra_core.records import canonical_json
 
 if sys.version_info >= (3, 11):
@@ -74,6 +81,12 @@ class SynthTrajectoriesSection:
 class SynthArenasSection:
     generator: ComponentSpec = component("environment_generator")
     limit: int | None = attrs.field(default=None, metadata={"help": "stop after this many arenas"})
+    holdout_fraction: float = option(
+        "share of the arenas kept out of training for eval, recorded in each arena's split "
+        "(by a hash of its id: the same arena always falls on the same side)",
+        0.2,
+        within(0, 1),
+    )
     shard_size: int = 1000
 
 

@@ -9,8 +9,10 @@ write records through the store; training stages hand the whole stage to a ``tra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
+
+import attrs
 
 from astra_core.config import (
     EvalSection,
@@ -20,6 +22,7 @@ from astra_core.config import (
 )
 from astra_core.context import StageContext
 from astra_core.records import Arena, Record, Trajectory
+from astra_core.splits import is_holdout
 from astra_core.store import RecordStore
 
 
@@ -100,8 +103,18 @@ class SynthArenasStage(Stage):
         generator = ctx.build(
             "environment_generator", self.section.generator, key=f"{self.name}.generator"
         )
-        self.emit(ctx, generator.generate(ctx))
+        self.emit(ctx, self.split(generator.generate(ctx)))
         return {}
+
+    def split(self, arenas: Iterable[Arena]) -> Iterator[Arena]:
+        """Each arena with its train / held-out side decided here, once for every later stage
+        (an arena the generator already placed keeps its side)."""
+        fraction = self.section.holdout_fraction
+        for arena in arenas:
+            if not arena.split:
+                side = "holdout" if is_holdout(arena.id, fraction) else "train"
+                arena = attrs.evolve(arena, split=side)
+            yield arena
 
 
 class TrainerStage(Stage):

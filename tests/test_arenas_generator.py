@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import attrs
 import pytest
 from astra_arenas.generator import OfflineWorldGenerator, topology_schedule
 from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
@@ -291,6 +292,33 @@ def test_the_stage_writes_over_100_arenas(tmp_path: Path):
     ]
     assert len(arenas) >= 100
     assert {a.topology for a in arenas} == set(TOPOLOGIES)
+
+
+def test_the_stage_decides_each_arenas_split_once_by_its_id(tmp_path: Path):
+    import astra_core
+    from astra_core.splits import is_holdout
+
+    config = tmp_path / "arenas.toml"
+    config.write_text(
+        '[run]\nname = "arenas"\nseed = 0\n\n[synth-arenas]\nholdout_fraction = 0.25\n\n'
+        '[synth-arenas.generator]\nname = "offline-world"\ncount = 24\n',
+        encoding="utf-8",
+    )
+    astra_core.run(astra_core.load_config(config), tmp_path / "run", quiet=True)
+    out = tmp_path / "run" / "synth-arenas"
+    arenas = [
+        Arena.from_json(line)
+        for p in sorted(out.glob("data-*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
+    sides = {a.split for a in arenas}
+    assert sides == {"train", "holdout"}, sides
+    for arena in arenas:
+        assert arena.held_out == is_holdout(arena.id, 0.25)
+        # the split is where the arena is used, not what it is: a content id ignores it
+        ids = {attrs.evolve(arena, split=side, id="").id for side in ("", "train", "holdout")}
+        assert len(ids) == 1
 
 
 def test_name_syllables_caps_each_generated_word():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from astra_core._markers import hookimpl
 from astra_core.errors import AstraError, ConfigError, PluginError, RecordError, StoreError
-from astra_core.markers import hookimpl
 
 __version__ = "0.1.0"
 

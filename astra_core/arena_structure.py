@@ -21,6 +21,14 @@ from collections.abc import Mapping, Sequence
 
 from astra_core.records import Arena, SubQuestion, tool_name
 
+__all__ = [
+    "STDLIB_MODULES",
+    "code_problems",
+    "decomposition_problems",
+    "topology_of",
+    "validate_structure",
+]
+
 # Python 3.10+ lists its standard library; anything else is a third-party import.
 STDLIB_MODULES: frozenset[str] = frozenset(sys.stdlib_module_names)
 

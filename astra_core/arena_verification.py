@@ -17,6 +17,16 @@ import attrs
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, ToolCall
 
+__all__ = [
+    "CheckResult",
+    "GoldCheck",
+    "arena_checks",
+    "call_statement",
+    "harness_script",
+    "run_checks",
+    "verify_arena",
+]
+
 
 @attrs.frozen
 class GoldCheck:

@@ -14,6 +14,8 @@ from typing import Any
 from astra_core import __version__
 from astra_core.errors import AstraError, ConfigError
 
+__all__ = ["build_parser", "common_options", "main"]
+
 log = logging.getLogger("astra")
 
 

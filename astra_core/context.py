@@ -14,6 +14,8 @@ from astra_core.records import Record, record_type
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
 
+__all__ = ["StageContext"]
+
 T = TypeVar("T")
 
 log = logging.getLogger("astra")

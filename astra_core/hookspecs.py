@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from astra_core.markers import hookspec
+from astra_core._markers import hookspec
 
 if TYPE_CHECKING:
     import argparse

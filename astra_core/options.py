@@ -19,6 +19,19 @@ import attrs
 
 from astra_core.errors import ConfigError
 
+__all__ = [
+    "ComponentSpec",
+    "at_least",
+    "component",
+    "describe_options",
+    "greater_than",
+    "option",
+    "option_names",
+    "options_to_dict",
+    "structure_options",
+    "within",
+]
+
 KIND_METADATA_KEY = "astra_kind"
 
 

@@ -20,6 +20,8 @@ from astra_core.report import RunReport, StageSummary
 from astra_core.stages import STAGE_CLASSES, Stage
 from astra_core.store import MANIFEST, now_iso, read_manifest, write_json_atomic
 
+__all__ = ["prepare", "run", "run_stage"]
+
 log = logging.getLogger("astra")
 
 

@@ -23,9 +23,20 @@ import pluggy
 from stevedore import NamedExtensionManager
 
 from astra_core import hookspecs
+from astra_core._markers import PROJECT_NAME
 from astra_core.errors import PluginError
-from astra_core.markers import PROJECT_NAME
+from astra_core.protocols import KIND_PROTOCOLS
 from astra_core.registry import ComponentRegistry, Registrar
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENV_DISABLE",
+    "ENV_PLUGINS",
+    "PluginInfo",
+    "PluginSet",
+    "load_file_plugin",
+    "load_plugins",
+]
 
 ENTRY_POINT_GROUP = "astra.plugins"
 ENV_PLUGINS = "ASTRA_PLUGINS"
@@ -93,7 +104,7 @@ class PluginSet:
     def __init__(self) -> None:
         self.pm = _AstraPluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.registry = ComponentRegistry()
+        self.registry = ComponentRegistry(KIND_PROTOCOLS)
         self.disabled: list[str] = []
         self._dist: dict[str, tuple[str | None, str | None, str]] = {}
 

@@ -12,7 +12,8 @@ import attrs
 
 from astra_core.errors import ConfigError, PluginError, UnknownComponentError
 from astra_core.options import ComponentSpec, structure_options
-from astra_core.protocols import KIND_PROTOCOLS
+
+__all__ = ["ComponentBuilder", "ComponentInfo", "ComponentRegistry", "Factory", "Registrar"]
 
 Factory = Callable[[Any, "ComponentBuilder"], Any]
 
@@ -34,10 +35,13 @@ class ComponentInfo:
 
 
 class ComponentRegistry:
-    """Every component all plugins registered, by kind then name."""
+    """Every component all plugins registered, by kind then name. ``kinds`` maps each kind to
+    the Protocol its components must satisfy (``astra_core.protocols.KIND_PROTOCOLS`` for a
+    run; given, not imported, so the registry sits below the Protocols that name the stage
+    context)."""
 
-    def __init__(self, kinds: Mapping[str, type | None] | None = None) -> None:
-        self.kinds: dict[str, type | None] = dict(kinds or KIND_PROTOCOLS)
+    def __init__(self, kinds: Mapping[str, type | None]) -> None:
+        self.kinds: dict[str, type | None] = dict(kinds)
         self._by_kind: dict[str, dict[str, ComponentInfo]] = {k: {} for k in self.kinds}
 
     def add(self, info: ComponentInfo) -> None:

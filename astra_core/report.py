@@ -9,6 +9,8 @@ import attrs
 
 from astra_core.store import write_json_atomic
 
+__all__ = ["RunReport", "StageSummary"]
+
 
 @attrs.frozen
 class StageSummary:

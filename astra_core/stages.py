@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from astra_core._splits import is_holdout
 from astra_core.config import (
     EvalSection,
     SynthArenasSection,
@@ -22,7 +23,6 @@ from astra_core.config import (
 )
 from astra_core.context import StageContext
 from astra_core.records import Arena, Record, Trajectory
-from astra_core.splits import is_holdout
 from astra_core.store import RecordStore
 
 

@@ -21,6 +21,16 @@ from typing import Any
 from astra_core.errors import RecordError, StoreError
 from astra_core.records import Record
 
+__all__ = [
+    "DROPPED",
+    "MANIFEST",
+    "RecordStore",
+    "merge_stores",
+    "read_manifest",
+    "shard_paths",
+    "write_json_atomic",
+]
+
 MANIFEST = "manifest.json"
 DROPPED = "dropped.jsonl"
 SHARD_PATTERN = "data-{:05d}.jsonl"

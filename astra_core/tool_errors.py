@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 from astra_core.records import ToolCallResult
 
+__all__ = ["call_failed", "is_error_output"]
+
 
 def is_error_output(output: object) -> bool:
     """A JSON object with a non-empty ``error`` member (``{"error": null, ...}`` is not one)."""

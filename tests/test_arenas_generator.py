@@ -296,7 +296,7 @@ def test_the_stage_writes_over_100_arenas(tmp_path: Path):
 
 def test_the_stage_decides_each_arenas_split_once_by_its_id(tmp_path: Path):
     import astra_core
-    from astra_core.splits import is_holdout
+    from astra_core._splits import is_holdout
 
     config = tmp_path / "arenas.toml"
     config.write_text(

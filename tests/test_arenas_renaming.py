@@ -13,13 +13,13 @@ from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstrat
 from astra_arenas.retries import misspelt, with_retry
 from astra_arenas.runtime import ToolCodeRuntime
 
+from astra_core._splits import is_holdout
 from astra_core.arena_verification import verify_arena
 from astra_core.context import StageContext
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, ToolCall
 from astra_core.registry import ComponentBuilder
-from astra_core.splits import is_holdout
 from astra_core.store import RecordStore
 
 

@@ -17,10 +17,10 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
+from astra_core._splits import is_holdout
 from astra_core.config import parse_config
 from astra_core.pipeline import run
 from astra_core.records import Arena
-from astra_core.splits import is_holdout
 from astra_core.store import RecordStore
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.toml"
@@ -73,7 +73,8 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
         assert ev[f"{model}/episodes"] == ev["arenas"] == 3
     # SFT replays exactly the training arenas; eval runs held-out ones only
     arenas = list(RecordStore(tmp_path / "synth-arenas", Arena).iter_records())
-    training = [a for a in arenas if not is_holdout(a.id, 0.2)]
+    assert all(a.held_out == is_holdout(a.id, 0.2) for a in arenas)  # split by synth-arenas
+    training = [a for a in arenas if not a.held_out]
     assert sft["data_arena_demonstrations"] == len(training) > 0
     renamings = shrunk()["train-sft"]["trainer"].get("arena_demo_renamings", 0)
     assert sft.get("data_arena_demonstrations_renamed", 0) == renamings * len(training)
@@ -81,7 +82,7 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
     episodes = (tmp_path / "eval" / "episodes-train-sft.jsonl").read_text().splitlines()
     for line in episodes:
         question = next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
-        assert is_holdout(by_question[question].id, 0.2)
+        assert by_question[question].held_out
     text = (tmp_path / "report.md").read_text()
     assert "train-sft/base" in text and "train-rl" in text
     assert "call arguments copied verbatim" in text

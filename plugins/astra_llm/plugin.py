@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_llm.openai_http import OpenAICompatibleBackend
 from astra_llm.options import OpenAICompatibleOptions, TransformersLocalOptions
 
@@ -35,7 +35,7 @@ def transformers_local(options: TransformersLocalOptions, builder: ComponentBuil
 
 
 @hookimpl
-def astra_register_llm_backends(registry: Any) -> None:
+def astra_register_llm_backends(registry: Registrar) -> None:
     registry.add(
         "openai-compatible",
         openai_compatible,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
+from astra_core.registry import Registrar
 from astra_rl_algorithms.algorithms import ALGORITHMS
 
 _DESCRIPTIONS = {
@@ -30,6 +31,6 @@ def _factory(cls: type) -> Any:
 
 
 @hookimpl
-def astra_register_rl_algorithms(registry: Any) -> None:
+def astra_register_rl_algorithms(registry: Registrar) -> None:
     for name, (cls, options) in ALGORITHMS.items():
         registry.add(name, _factory(cls), options=options, description=_DESCRIPTIONS[name])

@@ -9,12 +9,13 @@ from typing import Any
 
 from astra_core import hookimpl
 from astra_core.errors import AstraError
+from astra_core.registry import Registrar
 from astra_sandbox.options import SandboxOptions
 from astra_sandbox.sandbox import make_bubblewrap, make_subprocess
 
 
 @hookimpl
-def astra_register_sandboxes(registry: Any) -> None:
+def astra_register_sandboxes(registry: Registrar) -> None:
     registry.add(
         "bubblewrap",
         lambda options, builder: make_bubblewrap(options),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
+from astra_core.registry import Registrar
 from astra_tool_call_parsers.hermes import HermesParser
 from astra_tool_call_parsers.json_calls import JSONCallsParser
 from astra_tool_call_parsers.options import HermesOptions, JSONCallsOptions
@@ -19,7 +20,7 @@ def json_calls(options: JSONCallsOptions, builder: Any) -> JSONCallsParser:
 
 
 @hookimpl
-def astra_register_tool_call_parsers(registry: Any) -> None:
+def astra_register_tool_call_parsers(registry: Registrar) -> None:
     registry.add(
         "hermes",
         hermes,

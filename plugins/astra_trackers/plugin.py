@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
+from astra_core.registry import Registrar
 from astra_trackers.console import ConsoleTracker
 from astra_trackers.jsonl import JSONLTracker
 from astra_trackers.options import ConsoleOptions, JSONLOptions, WandbOptions
@@ -25,7 +26,7 @@ def console(options: ConsoleOptions, builder: Any) -> ConsoleTracker:
 
 
 @hookimpl
-def astra_register_trackers(registry: Any) -> None:
+def astra_register_trackers(registry: Registrar) -> None:
     registry.add(
         "jsonl",
         jsonl,

@@ -79,7 +79,9 @@ class SynthTrajectoriesSection:
 
 @attrs.frozen
 class SynthArenasSection:
-    generator: ComponentSpec = component("environment_generator")
+    # One generator, or a list of them (``[[synth-arenas.generator]]`` tables): their arenas
+    # go into one dataset, in turn, so arenas of several kinds mix in the later stages.
+    generator: ComponentSpec | tuple[ComponentSpec, ...] = component("environment_generator")
     limit: int | None = attrs.field(default=None, metadata={"help": "stop after this many arenas"})
     holdout_fraction: float = option(
         "share of the arenas kept out of training for eval, recorded in each arena's split "

@@ -22,6 +22,7 @@ from astra_core.config import (
     TrainSection,
 )
 from astra_core.context import StageContext
+from astra_core.options import ComponentSpec
 from astra_core.records import Arena, Record, Trajectory
 from astra_core.store import RecordStore
 
@@ -93,17 +94,25 @@ class SynthTrajectoriesStage(Stage):
 
 
 class SynthArenasStage(Stage):
-    """Arenas from an ``environment_generator``."""
+    """Arenas from one ``environment_generator`` or several in turn, each arena's train /
+    held-out split decided here."""
 
     name = "synth-arenas"
     record_cls = Arena
     section: SynthArenasSection
 
     def execute(self, ctx: StageContext) -> Mapping[str, Any]:
-        generator = ctx.build(
-            "environment_generator", self.section.generator, key=f"{self.name}.generator"
-        )
-        self.emit(ctx, self.split(generator.generate(ctx)))
+        specs = self.section.generator
+        if isinstance(specs, ComponentSpec):
+            specs = (specs,)
+            keys = [f"{self.name}.generator"]
+        else:
+            keys = [f"{self.name}.generator[{i}]" for i in range(len(specs))]
+        for spec, key in zip(specs, keys, strict=True):
+            if self.limit_reached(ctx):
+                break
+            generator = ctx.build("environment_generator", spec, key=key)
+            self.emit(ctx, self.split(generator.generate(ctx)))
         return {}
 
     def split(self, arenas: Iterable[Arena]) -> Iterator[Arena]:

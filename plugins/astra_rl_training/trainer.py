@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
+from astra_core._splits import is_holdout
 from astra_core.accelerate_setup import forget_accelerator_settings
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
@@ -20,7 +21,6 @@ from astra_core.models import load_model_and_tokenizer, resolve_model, save_mode
 from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
-from astra_core.splits import is_holdout
 from astra_core.tool_errors import call_failed
 from astra_rl_training.chat_tokens import ChatTokens
 from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint

@@ -20,7 +20,7 @@ from astra_llm.errors import LLMCallFailed
 from jsonschema.exceptions import best_match
 
 from astra_core.protocols import LLMBackend
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories.step_outcomes import StepFailed
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)

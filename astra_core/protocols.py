@@ -42,6 +42,16 @@ class ToolGraphSource(Protocol):
 
 
 @runtime_checkable
+class ToolGraphBuilder(Protocol):
+    """Finds the edges of one server's tool graph: ``build(server)`` returns a ``ToolGraph`` of
+    ``server`` whose edges say which tool's output can feed which tool (``ToolEdge``, with the
+    hand-offs when the builder knows them). Tool-graph sources build one by the name their
+    ``graph_builder`` option gives (``builder.build("tool_graph_builder", name)``)."""
+
+    def build(self, server: ToolServer) -> ToolGraph: ...
+
+
+@runtime_checkable
 class TrajectorySampler(Protocol):
     """Turns one server's tool graph into SFT trajectories (chains, tasks, rollouts, judging).
 
@@ -194,6 +204,7 @@ class Trainer(Protocol):
 # The kind names used in configs, in ``astra plugins --json`` and in registration hooks.
 KIND_PROTOCOLS: dict[str, type] = {
     "tool_graph_source": ToolGraphSource,
+    "tool_graph_builder": ToolGraphBuilder,
     "trajectory_sampler": TrajectorySampler,
     "environment_generator": EnvironmentGenerator,
     "verifier": Verifier,

@@ -29,16 +29,6 @@ def _server_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
         )
 
 
-def _graph_builder_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
-    from astra_tool_catalog.schema_flow import GRAPH_BUILDERS
-
-    if value not in GRAPH_BUILDERS:
-        raise ValueError(
-            f"{attribute.name}: unknown graph builder {value!r}; "
-            f"available: {', '.join(sorted(GRAPH_BUILDERS))}"
-        )
-
-
 @attrs.frozen
 class McpServerConfig:
     """One MCP server to start over stdio (a table in ``servers``)."""
@@ -96,9 +86,9 @@ class McpStdioSourceOptions:
         validator=at_least(0),
     )
     graph_builder: str = option(
-        "how edges are found: schema-flow (an output of A fills a required parameter of B)",
+        "how edges are found: a registered tool_graph_builder (schema-flow: an output of A fills "
+        "a required parameter of B)",
         "schema-flow",
-        validator=_graph_builder_name,
     )
     min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",

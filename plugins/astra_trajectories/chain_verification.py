@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
-from astra_tool_catalog.schema_flow import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
 from astra_core.records import ToolServer
+from astra_core.tool_schemas import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder

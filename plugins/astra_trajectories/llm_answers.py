@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsonschema
-from astra_llm.errors import LLMCallFailed
 from jsonschema.exceptions import best_match
 
+from astra_core.errors import LLMCallFailed
 from astra_core.protocols import LLMBackend
 from astra_trajectories.step_outcomes import StepFailed
 

@@ -25,10 +25,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from astra_tool_catalog.schema_flow import flow_matches, name_tokens, tool_params, tool_returns
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import ToolChain, ToolServer
+from astra_core.tool_schemas import flow_matches, name_tokens, tool_params, tool_returns
 from astra_trajectories import prompts
 from astra_trajectories.chain_verification import user_known_params
 from astra_trajectories.llm_answers import ask

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-from astra_tool_catalog.schema_flow import ARRAY_STEP, singular
 
 from astra_core.records import JSONDict, ToolCall, ToolCallResult, ToolServer, content_id
+from astra_core.tool_schemas import ARRAY_STEP, singular
 from astra_trajectories.chain_verification import ChainPlan
 from astra_trajectories.task_templates import (
     GeneratedTask,

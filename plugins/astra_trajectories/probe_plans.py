@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import attrs
 import jsonschema
-from astra_tool_catalog.schema_flow import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
 from astra_core.records import JSONDict, ToolServer, canonical_json
+from astra_core.tool_schemas import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
 
 class MissingValue(Exception):

@@ -24,9 +24,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from astra_llm.errors import LLMCallFailed
-
-from astra_core.errors import ConfigError
+from astra_core.errors import ConfigError, LLMCallFailed
 from astra_core.protocols import LLMBackend
 from astra_core.records import JSONDict, ToolCall, ToolCallResult, ToolServer
 from astra_trajectories import prompts

@@ -5,8 +5,8 @@ earlier step's output (matched by name, type and description, as the schema-flow
 from the task (a value a user of the server could state: the server's scenarios, or the
 schema's ``examples``/``default``/``enum``), and every step after the first uses something an
 earlier step returned. The result is a plan saying where each argument comes from, which the
-offline task writer and agent follow. An LLM vote or back-translation check can be added as
-another verifier in ``step_choices.CHAIN_VERIFIERS``.
+offline task writer and agent follow. Another verifier is added by name in
+``options.CHAIN_VERIFIERS`` and ``step_choices.CHAIN_VERIFIERS``.
 """
 
 from __future__ import annotations

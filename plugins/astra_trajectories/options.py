@@ -15,11 +15,17 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-def _choice(table: str) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: str) -> None:
-        from astra_trajectories import step_choices
+# The names each step option accepts. ``step_choices`` maps them to the classes; these options
+# only hold the names, so they import no step module (each step module types its ``options``
+# argument with this module: importing the steps here would tie them all in one circle).
+CHAIN_VERIFIERS = ("argument-dependency",)
+TASK_GENERATORS = ("offline-template",)
+AGENTS = ("offline-chain-executor",)
+JUDGES = ("offline-rules",)
 
-        known = getattr(step_choices, table)
+
+def _choice(known: tuple[str, ...]) -> Any:
+    def check(_: Any, attribute: attrs.Attribute, value: str) -> None:
         if value not in known:
             raise ValueError(
                 f"{attribute.name}: unknown choice {value!r}; available: {', '.join(sorted(known))}"
@@ -62,23 +68,23 @@ class OfflineChainWalkOptions:
         "chain check: argument-dependency (every required argument comes from the task or an "
         "earlier output)",
         "argument-dependency",
-        validator=_choice("CHAIN_VERIFIERS"),
+        validator=_choice(CHAIN_VERIFIERS),
     )
     task_generator: str = option(
         "task writer: offline-template (a request built from the chain, the schemas and real "
         "values from the server's state)",
         "offline-template",
-        validator=_choice("TASK_GENERATORS"),
+        validator=_choice(TASK_GENERATORS),
     )
     agent: str = option(
         "rollout agent: offline-chain-executor (runs the verified chain through the executor)",
         "offline-chain-executor",
-        validator=_choice("AGENTS"),
+        validator=_choice(AGENTS),
     )
     judge: str = option(
         "trajectory judge: offline-rules (rule-based checks, not the paper's LLM judge)",
         "offline-rules",
-        validator=_choice("JUDGES"),
+        validator=_choice(JUDGES),
     )
     system_prompt: str = option(
         "system message; {title} and {description} are the server's", DEFAULT_SYSTEM_PROMPT

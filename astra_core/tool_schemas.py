@@ -33,9 +33,11 @@ __all__ = [
     "match_param",
     "name_tokens",
     "produced_fields",
+    "server_scenarios",
     "singular",
     "text_tokens",
     "tool_params",
+    "tool_phrases",
     "tool_returns",
 ]
 
@@ -370,11 +372,36 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     return any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
 
 
-def tool_returns(server: ToolServer) -> dict[str, JSONDict]:
-    """The output schemas a server documents, by tool name (empty when it has none)."""
+def _endpoint_key(server: ToolServer, key: str) -> Any:
+    # the older place of what samplers read: kept by records written before ToolServer had the
+    # field, and by the bundled catalog, whose server ids (and so its data) depend on it
     endpoint = server.endpoint or {}
-    returns = endpoint.get("returns") if isinstance(endpoint, Mapping) else None
+    return endpoint.get(key) if isinstance(endpoint, Mapping) else None
+
+
+def tool_returns(server: ToolServer) -> dict[str, JSONDict]:
+    """The output schemas a server documents, by tool name (empty when it has none):
+    ``server.returns``, else ``server.endpoint["returns"]``."""
+    returns = server.returns or _endpoint_key(server, "returns")
     return dict(returns) if isinstance(returns, Mapping) else {}
+
+
+def tool_phrases(server: ToolServer) -> dict[str, str]:
+    """How a user asks for each tool (``{param}`` placeholders), by tool name:
+    ``server.phrases``, else ``server.endpoint["phrases"]``."""
+    phrases = server.phrases or _endpoint_key(server, "phrases")
+    if not isinstance(phrases, Mapping):
+        return {}
+    return {str(k): v for k, v in phrases.items() if isinstance(v, str)}
+
+
+def server_scenarios(server: ToolServer) -> list[JSONDict]:
+    """Coherent sets of values a user of the server knows: ``server.scenarios``, else
+    ``server.endpoint["scenarios"]`` (new lists of new dicts: callers may shuffle them)."""
+    found = server.scenarios or _endpoint_key(server, "scenarios")
+    if not isinstance(found, (list, tuple)):
+        return []
+    return [dict(s) for s in found if isinstance(s, Mapping)]
 
 
 def flow_matches(

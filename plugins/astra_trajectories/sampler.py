@@ -66,7 +66,7 @@ class OfflineChainWalkSampler:
             if not ctx.in_shard(chain.id) or ctx.seen(chain.id):
                 continue
             try:
-                plan = self.verifier.verify(server, chain.tools)
+                plan = self.verifier.verify(server, chain.tools, graph.edges)
             except ChainRejected as exc:
                 ctx.drop(f"chain-{exc.reason}", chain.id, exc.detail)
                 continue

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from astra_core.records import Task, ToolChain, ToolServer
+from astra_core.tool_schemas import tool_phrases
 from astra_trajectories.chain_verification import Binding, ChainPlan, scenarios, schema_values
 
 if TYPE_CHECKING:
@@ -58,10 +59,9 @@ def reference(binding: Binding) -> str:
 
 
 def phrase_template(server: ToolServer, tool: str) -> str:
-    endpoint = server.endpoint or {}
-    phrases = endpoint.get("phrases") if isinstance(endpoint, Mapping) else None
-    if isinstance(phrases, Mapping) and isinstance(phrases.get(tool), str):
-        return str(phrases[tool])
+    phrases = tool_phrases(server)
+    if tool in phrases:
+        return phrases[tool]
     # no phrase: the first sentence of the description, as an instruction
     description = str(server.tool(tool)["function"].get("description") or tool)
     sentence = description.split(". ")[0].rstrip(".").strip()

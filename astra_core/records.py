@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from astra_core.errors import RecordError
 
@@ -391,19 +392,22 @@ RECORD_TYPES: dict[str, type[Record]] = {
 }
 
 
-def _omit_when_empty(cls: type, *names: str) -> None:
-    # A field added with an empty default is not written while empty: a record that does not
-    # use it serialises, and hashes to its id, exactly as before the field existed.
-    from cattrs.gen import make_dict_unstructure_fn, override
-
-    overrides = {name: override(omit_if_default=True) for name in names}
-    _converter.register_unstructure_hook(
-        cls, make_dict_unstructure_fn(cls, _converter, **overrides)
-    )
-
-
-_omit_when_empty(ToolServer, "returns", "phrases", "scenarios")
-_omit_when_empty(ToolEdge, "handoffs")
+# Fields added with an empty default are not written while empty: a record that does not use
+# them serialises, and hashes to its id, exactly as before the fields existed.
+_EMPTY_OMITTED = override(omit_if_default=True)
+_converter.register_unstructure_hook(
+    ToolServer,
+    make_dict_unstructure_fn(
+        ToolServer,
+        _converter,
+        returns=_EMPTY_OMITTED,
+        phrases=_EMPTY_OMITTED,
+        scenarios=_EMPTY_OMITTED,
+    ),
+)
+_converter.register_unstructure_hook(
+    ToolEdge, make_dict_unstructure_fn(ToolEdge, _converter, handoffs=_EMPTY_OMITTED)
+)
 
 
 def record_type(kind: str) -> type[Record]:

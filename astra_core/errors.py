@@ -66,3 +66,14 @@ class LLMCallFailed(AstraError):
         self.key = key
         where = f"llm_backend {backend!r}: " if backend else ""
         super().__init__(f"{where}{message}")
+
+
+class StepRejected(AstraError):
+    """A step of a trajectory sampler turned its input down (a chain that cannot be run, ...);
+    the sampler drops that input with ``reason`` (counted in the manifest) and ``detail``, and
+    goes on. Raised by ``trajectory_step`` components from any plugin."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -44,6 +44,13 @@ def astra_register_tool_graph_builders(registry: Registrar) -> None:
 
 
 @hookspec
+def astra_register_trajectory_steps(registry: Registrar) -> None:
+    """Register trajectory steps: components with a ``step`` attribute naming the slot of a
+    sampler they fill (``chain_verifier``, ``task_generator``, ``agent``, ``judge``) and that
+    slot's call. Used by trajectory samplers, which build the step their options name."""
+
+
+@hookspec
 def astra_register_trajectory_samplers(registry: Registrar) -> None:
     """Register trajectory samplers: components whose ``sample(graph, ctx)`` turns one server's
     tool graph into SFT ``Trajectory`` records. Used by ``synth-trajectories``."""

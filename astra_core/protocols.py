@@ -52,6 +52,17 @@ class ToolGraphBuilder(Protocol):
 
 
 @runtime_checkable
+class TrajectoryStep(Protocol):
+    """One step of a trajectory sampler, chosen by name in the sampler's options so that a
+    plugin replaces that step alone. ``step`` names the slot it fills; the call it must answer
+    is the slot's, documented by the sampler that has it (``offline-chain-walk``:
+    ``chain_verifier``, ``task_generator``, ``agent``, ``judge``; see docs/hooks.md). A step's
+    options take the sampler's options of the same names as their defaults."""
+
+    step: str
+
+
+@runtime_checkable
 class TrajectorySampler(Protocol):
     """Turns one server's tool graph into SFT trajectories (chains, tasks, rollouts, judging).
 
@@ -205,6 +216,7 @@ class Trainer(Protocol):
 KIND_PROTOCOLS: dict[str, type] = {
     "tool_graph_source": ToolGraphSource,
     "tool_graph_builder": ToolGraphBuilder,
+    "trajectory_step": TrajectoryStep,
     "trajectory_sampler": TrajectorySampler,
     "environment_generator": EnvironmentGenerator,
     "verifier": Verifier,

@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import pytest
 from astra_trajectories.chain_verification import ArgumentDependencyVerifier, ChainRejected
-from astra_trajectories.options import OfflineChainWalkOptions
+from astra_trajectories.options import ArgumentDependencyOptions
 from conftest import PLUGIN_FILES, astra
 
 from astra_core.plugins import load_file_plugin
@@ -76,7 +76,7 @@ def test_without_the_declared_handoffs_the_chain_is_rejected_with_a_reason():
     # ``uid`` never matches ``note_ref`` by name: the chain stands on the edge's hand-off alone
     _, module = load_file_plugin(PLUGIN)
     graph = ToolGraph(server=module.SERVER, edges=module.EDGES)
-    verifier = ArgumentDependencyVerifier(OfflineChainWalkOptions(), None)  # type: ignore[arg-type]
+    verifier = ArgumentDependencyVerifier(ArgumentDependencyOptions(), None)  # type: ignore[arg-type]
     chain = ("find_notes", "read_note", "message_author")
     plan = verifier.verify(graph.server, chain, graph.edges)
     assert plan.describe()[1] == (

@@ -5,8 +5,9 @@ earlier step's output (the hand-offs the graph's edge declares, else matched by 
 description, as the schema-flow graph does) or from the task (a value a user of the server could
 state: the server's scenarios, or the schema's ``examples``/``default``/``enum``), and every
 step after the first uses something an earlier step returned. The result is a plan saying
-where each argument comes from, which the offline task writer and agent follow. Another
-verifier is added by name in ``options.CHAIN_VERIFIERS`` and ``step_choices.CHAIN_VERIFIERS``.
+where each argument comes from, which the offline task writer and agent follow. It is the
+``chain_verifier`` step of ``offline-chain-walk``; a plugin replaces it by registering another
+``trajectory_step`` with ``step = "chain_verifier"``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 
+from astra_core.errors import StepRejected
 from astra_core.records import Handoff, ToolEdge, ToolServer
 from astra_core.tool_schemas import (
     ARRAY_STEP,
@@ -29,7 +31,7 @@ from astra_core.tool_schemas import (
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
+    from astra_trajectories.options import ArgumentDependencyOptions
 
 UNSATISFIABLE = "unsatisfiable-argument"
 NO_FLOW = "no-data-flow"
@@ -38,11 +40,8 @@ UNKNOWN_TOOL = "unknown-tool"
 DECLARED_SCORE = 1.0
 
 
-class ChainRejected(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class ChainRejected(StepRejected):
+    """The chain cannot be run; ``reason`` is counted as ``chain-<reason>``."""
 
 
 @attrs.frozen
@@ -168,8 +167,9 @@ class ArgumentDependencyVerifier:
     """
 
     name: ClassVar[str] = "argument-dependency"
+    step: ClassVar[str] = "chain_verifier"
 
-    def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: ArgumentDependencyOptions, builder: ComponentBuilder) -> None:
         self.min_score = options.min_match_score
         self.require_flow = options.require_flow
 

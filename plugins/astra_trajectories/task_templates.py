@@ -18,7 +18,7 @@ from astra_trajectories.chain_verification import Binding, ChainPlan, scenarios,
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
+    from astra_trajectories.options import TemplateTaskOptions
 
 GENERATOR = "offline-template"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -88,8 +88,9 @@ class TemplateTaskGenerator:
     (another customer, city, book...), so the data varies in entities and values."""
 
     name: ClassVar[str] = GENERATOR
+    step: ClassVar[str] = "task_generator"
 
-    def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: TemplateTaskOptions, builder: ComponentBuilder) -> None:
         self.count = options.tasks_per_chain
 
     def value_sets(

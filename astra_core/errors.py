@@ -44,3 +44,36 @@ class RecordError(AstraError):
 
 class StoreError(AstraError):
     """A dataset on disk is damaged in a way resume cannot repair."""
+
+
+class LLMCallFailed(AstraError):
+    """One chat call of an ``llm_backend`` failed for good; the record that needed it is failed,
+    the run goes on. Backends raise it (or a subclass) for a call that cannot succeed; the
+    components that call a backend catch it. A misconfigured endpoint is not one of these."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        attempts: int = 0,
+        status: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.attempts = attempts
+        self.status = status
+        self.key = key
+        where = f"llm_backend {backend!r}: " if backend else ""
+        super().__init__(f"{where}{message}")
+
+
+class StepRejected(AstraError):
+    """A step of a trajectory sampler turned its input down (a chain that cannot be run, ...);
+    the sampler drops that input with ``reason`` (counted in the manifest) and ``detail``, and
+    goes on. Raised by ``trajectory_step`` components from any plugin."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -39,6 +39,20 @@ def astra_register_tool_graph_sources(registry: Registrar) -> None:
 
 
 @hookspec
+def astra_register_tool_graph_builders(registry: Registrar) -> None:
+    """Register tool-graph builders: components whose ``build(server)`` returns the
+    ``ToolGraph`` of one ``ToolServer`` (its edges: which tool's output can feed which tool).
+    Used by tool-graph sources, which build the one their ``graph_builder`` option names."""
+
+
+@hookspec
+def astra_register_trajectory_steps(registry: Registrar) -> None:
+    """Register trajectory steps: components with a ``step`` attribute naming the slot of a
+    sampler they fill (``chain_verifier``, ``task_generator``, ``agent``, ``judge``) and that
+    slot's call. Used by trajectory samplers, which build the step their options name."""
+
+
+@hookspec
 def astra_register_trajectory_samplers(registry: Registrar) -> None:
     """Register trajectory samplers: components whose ``sample(graph, ctx)`` turns one server's
     tool graph into SFT ``Trajectory`` records. Used by ``synth-trajectories``."""

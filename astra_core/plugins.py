@@ -46,6 +46,8 @@ HOOK_PREFIX = "astra_"
 # registration hook -> component kind
 REGISTRATION_HOOKS: dict[str, str] = {
     "astra_register_tool_graph_sources": "tool_graph_source",
+    "astra_register_tool_graph_builders": "tool_graph_builder",
+    "astra_register_trajectory_steps": "trajectory_step",
     "astra_register_trajectory_samplers": "trajectory_sampler",
     "astra_register_environment_generators": "environment_generator",
     "astra_register_verifiers": "verifier",

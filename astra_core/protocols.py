@@ -43,6 +43,27 @@ class ToolGraphSource(Protocol):
 
 
 @runtime_checkable
+class ToolGraphBuilder(Protocol):
+    """Finds the edges of one server's tool graph: ``build(server)`` returns a ``ToolGraph`` of
+    ``server`` whose edges say which tool's output can feed which tool (``ToolEdge``, with the
+    hand-offs when the builder knows them). Tool-graph sources build one by the name their
+    ``graph_builder`` option gives (``builder.build("tool_graph_builder", name)``)."""
+
+    def build(self, server: ToolServer) -> ToolGraph: ...
+
+
+@runtime_checkable
+class TrajectoryStep(Protocol):
+    """One step of a trajectory sampler, chosen by name in the sampler's options so that a
+    plugin replaces that step alone. ``step`` names the slot it fills; the call it must answer
+    is the slot's, documented by the sampler that has it (``offline-chain-walk``:
+    ``chain_verifier``, ``task_generator``, ``agent``, ``judge``; see docs/hooks.md). A step's
+    options take the sampler's options of the same names as their defaults."""
+
+    step: str
+
+
+@runtime_checkable
 class TrajectorySampler(Protocol):
     """Turns one server's tool graph into SFT trajectories (chains, tasks, rollouts, judging).
 
@@ -242,6 +263,8 @@ class Trainer(Protocol):
 # The kind names used in configs, in ``astra plugins --json`` and in registration hooks.
 KIND_PROTOCOLS: dict[str, type] = {
     "tool_graph_source": ToolGraphSource,
+    "tool_graph_builder": ToolGraphBuilder,
+    "trajectory_step": TrajectoryStep,
     "trajectory_sampler": TrajectorySampler,
     "environment_generator": EnvironmentGenerator,
     "verifier": Verifier,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from astra_core.errors import RecordError
 
@@ -125,6 +126,16 @@ class ToolServer(Record):
 
     ``endpoint`` says how to call the tools for real: ``{"kind": "mcp-stdio", "command": [...]}``,
     ``{"kind": "python", "catalog": "..."}``, or ``None`` when only an emulator can answer.
+
+    What samplers may read to write tasks and hand values on:
+
+    * ``returns``: each tool's output as a JSON Schema (``{"get_order": {"type": "object",
+      "properties": {"order_id": ...}}}``); a tool without one is matched by its description;
+    * ``phrases``: how a user asks for each tool, ``{param}`` standing for an argument
+      (``"show me order {order_id}"``); a tool without one is phrased from its description;
+    * ``scenarios``: coherent sets of values a user of the server knows, keyed by parameter
+      name (``{"customer_id": "C-1", "city": "Oslo"}``); task writers take the values a chain's
+      first calls need from them.
     """
 
     kind: ClassVar[str] = "tool_server"
@@ -134,6 +145,13 @@ class ToolServer(Record):
     description: str = ""
     domain: str = ""
     endpoint: JSONDict | None = None
+    # What trajectory samplers read besides the schemas (never shown to a model). Each is left
+    # out of the JSON, and so out of the id, while empty: records written before they existed
+    # keep their ids. Readers (``astra_core.tool_schemas``) fall back to the keys of the same
+    # names in ``endpoint``, where older records and the bundled catalog keep them.
+    returns: dict[str, JSONDict] = attrs.Factory(dict)
+    phrases: dict[str, str] = attrs.Factory(dict)
+    scenarios: tuple[JSONDict, ...] = ()
     id: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -151,13 +169,29 @@ class ToolServer(Record):
 
 
 @attrs.frozen
+class Handoff:
+    """One value an edge hands on: ``target``'s parameter ``param`` takes the value at ``path``
+    in ``source``'s output (keys from the output's root; ``"[]"`` is an element of an array, the
+    first one when a sampler runs the chain)."""
+
+    param: str
+    path: tuple[str, ...]
+
+
+@attrs.frozen
 class ToolEdge:
-    """``source``'s output can feed one of ``target``'s parameters; ``reason`` says which."""
+    """``source``'s output can feed one of ``target``'s parameters; ``reason`` says which.
+
+    ``handoffs`` says exactly which values, when the source of the graph knows them: a sampler
+    that chains ``source`` then ``target`` fills those parameters from those paths instead of
+    matching the schemas itself. Empty (the default, left out of the JSON) means "match them".
+    """
 
     source: str
     target: str
     weight: float = 1.0
     reason: str = ""
+    handoffs: tuple[Handoff, ...] = ()
 
 
 @attrs.frozen
@@ -392,6 +426,24 @@ class Episode(Record):
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.kind: cls for cls in (ToolServer, ToolGraph, ToolChain, Task, Trajectory, Arena, Episode)
 }
+
+
+# Fields added with an empty default are not written while empty: a record that does not use
+# them serialises, and hashes to its id, exactly as before the fields existed.
+_EMPTY_OMITTED = override(omit_if_default=True)
+_converter.register_unstructure_hook(
+    ToolServer,
+    make_dict_unstructure_fn(
+        ToolServer,
+        _converter,
+        returns=_EMPTY_OMITTED,
+        phrases=_EMPTY_OMITTED,
+        scenarios=_EMPTY_OMITTED,
+    ),
+)
+_converter.register_unstructure_hook(
+    ToolEdge, make_dict_unstructure_fn(ToolEdge, _converter, handoffs=_EMPTY_OMITTED)
+)
 
 
 def record_type(kind: str) -> type[Record]:

@@ -21,29 +21,29 @@ import pytest
 from astra_llm.errors import LLMCallFailed
 from astra_llm.loopback_server import LoopbackServer, ReceivedRequest, Reply, chat_completion
 from astra_llm.response_cache import seed_cache
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.chain_proposals import ChainProposer, proposal_edges, union_edges
-from astra_llm_synthesis.chain_verification import (
+from astra_tool_catalog.bundled_source import catalog_server
+from astra_tool_catalog.schema_flow import SchemaFlowGraphBuilder
+from astra_tool_catalog.servers import SERVERS
+from astra_trajectories import prompts
+from astra_trajectories.chain_proposals import ChainProposer, proposal_edges, union_edges
+from astra_trajectories.llm_answers import MalformedAnswer, parse_answer
+from astra_trajectories.llm_chain_verification import (
     ChainVerdict,
     ChainVerifier,
     unsatisfied_arguments,
 )
-from astra_llm_synthesis.llm_answers import MalformedAnswer, parse_answer
-from astra_llm_synthesis.options import DEFAULT_PERSONAS
-from astra_llm_synthesis.rollout import AgentRollout
-from astra_llm_synthesis.step_outcomes import Rejected, StepFailed
-from astra_llm_synthesis.task_augmentation import TaskAugmenter
-from astra_llm_synthesis.task_generation import TaskWriter
-from astra_llm_synthesis.task_scoring import TaskScorer
-from astra_llm_synthesis.tool_emulator import EmulatorCallFailed
-from astra_llm_synthesis.trajectory_judge import (
+from astra_trajectories.llm_options import DEFAULT_PERSONAS
+from astra_trajectories.rollout import AgentRollout
+from astra_trajectories.step_outcomes import Rejected, StepFailed
+from astra_trajectories.task_augmentation import TaskAugmenter
+from astra_trajectories.task_generation import TaskWriter
+from astra_trajectories.task_scoring import TaskScorer
+from astra_trajectories.tool_emulator import EmulatorCallFailed
+from astra_trajectories.trajectory_judge import (
     ConversationView,
     TrajectoryJudge,
     offered_tools,
 )
-from astra_tool_catalog.bundled_source import catalog_server
-from astra_tool_catalog.schema_flow import SchemaFlowGraphBuilder
-from astra_tool_catalog.servers import SERVERS
 
 from astra_core.context import StageContext
 from astra_core.errors import ConfigError
@@ -168,8 +168,8 @@ def test_chain_proposals_become_weighted_edges_unioned_with_schema_flow(recorded
 def test_a_malformed_proposal_is_dropped_with_its_reason_and_the_graph_kept(
     registry, recorded, weather, tmp_path
 ):
-    from astra_llm_synthesis.options import LLMPipelineOptions
-    from astra_llm_synthesis.sampler import LLMPipelineSampler
+    from astra_trajectories.llm_options import LLMPipelineOptions
+    from astra_trajectories.llm_sampler import LLMPipelineSampler
 
     messages = prompts.chain_proposal_messages(weather, 5)
     recorded.record(({"messages": messages}, 'Here: {"chains": "search_locations then forecast"}'))

@@ -21,10 +21,10 @@ from typing import Any
 import jsonschema
 import pytest
 from astra_llm.loopback_server import LoopbackServer, ReceivedRequest, Reply, chat_completion
-from astra_llm_synthesis.chain_verification import unsatisfied_arguments
 from astra_tool_catalog.bundled_source import catalog_server
 from astra_tool_catalog.schema_flow import SchemaFlowGraphBuilder
 from astra_tool_catalog.servers import SERVERS
+from astra_trajectories.llm_chain_verification import unsatisfied_arguments
 
 import astra_core
 from astra_core.context import StageContext

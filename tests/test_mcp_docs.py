@@ -10,10 +10,10 @@ from pathlib import Path
 import attrs
 from astra_mcp.options import (
     McpExecutorOptions,
-    McpProbeOptions,
     McpServerConfig,
     McpStdioSourceOptions,
 )
+from astra_trajectories.probe_options import McpProbeOptions
 
 from astra_core.config import parse_config
 from astra_core.plugins import load_plugins

@@ -15,8 +15,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from astra_mcp.probe_plans import Planner
-from astra_mcp.probe_sampler import imperative, parse_output
+from astra_trajectories.probe_plans import Planner
+from astra_trajectories.probe_sampler import imperative, parse_output
 from conftest import astra
 from test_mcp_support import (
     COMMIT_MESSAGE,

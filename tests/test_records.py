@@ -9,6 +9,7 @@ from astra_core.records import (
     SCHEMA_VERSION,
     Arena,
     Episode,
+    Handoff,
     Reward,
     SubQuestion,
     Task,
@@ -179,3 +180,37 @@ def test_graph_to_networkx():
     assert set(g.nodes) == {"get_order", "list_orders"}
     assert g["list_orders"]["get_order"]["weight"] == 2.0
     assert graph.id == graph.server.id
+
+
+def test_sampler_fields_are_left_out_while_empty():
+    # ToolServer.returns/phrases/scenarios and ToolEdge.handoffs came later: a record that does
+    # not use them serialises, and hashes to its id, as before they existed
+    plain = ToolServer(title="shop", tools=(TOOL,), endpoint={"kind": "python"})
+    assert set(plain.to_dict()) == {
+        "title",
+        "tools",
+        "description",
+        "domain",
+        "endpoint",
+        "id",
+        "schema_version",
+    }
+    assert plain.id == "248d1201cfa3f92a"  # its id before the fields were added
+    edge = ToolEdge("list_orders", "get_order", 0.9, "orders[].order_id")
+    assert "handoffs" not in ToolGraph(server=plain, edges=(edge,)).to_dict()["edges"][0]
+
+
+def test_sampler_fields_round_trip_and_count_in_the_id():
+    server = ToolServer(
+        title="shop",
+        tools=(TOOL, TOOL2),
+        returns={"list_orders": {"type": "object", "properties": {"orders": {"type": "array"}}}},
+        phrases={"get_order": "show me order {order_id}"},
+        scenarios=({"order_id": "A1"},),
+    )
+    edge = ToolEdge(
+        "list_orders", "get_order", handoffs=(Handoff("order_id", ("orders", "[]", "id")),)
+    )
+    graph = ToolGraph(server=server, edges=(edge,))
+    assert ToolGraph.from_json(graph.to_json()) == graph
+    assert server.id != ToolServer(title="shop", tools=(TOOL, TOOL2)).id

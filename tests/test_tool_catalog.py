@@ -9,14 +9,7 @@ import jsonschema
 import networkx as nx
 import pytest
 from astra_tool_catalog.bundled_source import catalog_server
-from astra_tool_catalog.schema_flow import (
-    OutputField,
-    ParamSpec,
-    SchemaFlowGraphBuilder,
-    match_param,
-    produced_fields,
-    tool_returns,
-)
+from astra_tool_catalog.schema_flow import SchemaFlowGraphBuilder
 from astra_tool_catalog.servers import SERVERS
 
 from astra_core.context import StageContext
@@ -26,6 +19,13 @@ from astra_core.plugins import load_plugins
 from astra_core.records import ToolCall, ToolGraph, ToolServer, Trajectory, tool_name
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
+from astra_core.tool_schemas import (
+    OutputField,
+    ParamSpec,
+    match_param,
+    produced_fields,
+    tool_returns,
+)
 
 
 @pytest.fixture(scope="module")

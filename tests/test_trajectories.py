@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 from astra_tool_catalog.bundled_source import catalog_server
-from astra_tool_catalog.schema_flow import tool_returns
 from astra_tool_catalog.servers import SERVERS
 from astra_trajectories.chain_verification import ChainRejected
 from astra_trajectories.random_walks import sample_walks
@@ -25,6 +24,7 @@ from astra_core.protocols import TrajectorySampler
 from astra_core.records import ToolCall, ToolEdge, ToolGraph, ToolServer, Trajectory, tool_name
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
+from astra_core.tool_schemas import tool_returns
 
 REGISTRY = load_plugins().registry
 

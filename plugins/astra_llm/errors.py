@@ -8,27 +8,17 @@
 
 from __future__ import annotations
 
-from astra_core.errors import AstraError
+from astra_core.errors import AstraError, LLMCallFailed
 
-
-class LLMCallFailed(AstraError):
-    """One chat call failed for good; the record that needed it is failed, the run goes on."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        backend: str = "",
-        attempts: int = 0,
-        status: int | None = None,
-        key: str | None = None,
-    ) -> None:
-        self.backend = backend
-        self.attempts = attempts
-        self.status = status
-        self.key = key
-        where = f"llm_backend {backend!r}: " if backend else ""
-        super().__init__(f"{where}{message}")
+# ``LLMCallFailed`` lives in the core so that a component calling any ``llm_backend`` can catch
+# it without importing this plugin; it is re-exported here for the backends that raise it.
+__all__ = [
+    "LLMCacheMiss",
+    "LLMCallFailed",
+    "LLMEndpointError",
+    "LLMRequestRejected",
+    "LLMRetriesExhausted",
+]
 
 
 class LLMRetriesExhausted(LLMCallFailed):

@@ -8,12 +8,8 @@ from typing import Any
 import attrs
 
 from astra_core.errors import ConfigError
-from astra_core.options import ComponentSpec, at_least, component, option, structure_options
+from astra_core.options import at_least, option, structure_options
 
-DEFAULT_PROBE_SYSTEM_PROMPT = (
-    "You are a helpful assistant with access to the tools of {title}. {description} "
-    "Call the tools the request needs, one at a time, and answer from what they return."
-)
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -30,16 +26,6 @@ def _server_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(
             f"{attribute.name} {value!r} must start with a letter or digit and hold only letters, "
             "digits, '_', '.' or '-' (at most 64)"
-        )
-
-
-def _graph_builder_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
-    from astra_tool_catalog.schema_flow import GRAPH_BUILDERS
-
-    if value not in GRAPH_BUILDERS:
-        raise ValueError(
-            f"{attribute.name}: unknown graph builder {value!r}; "
-            f"available: {', '.join(sorted(GRAPH_BUILDERS))}"
         )
 
 
@@ -100,9 +86,9 @@ class McpStdioSourceOptions:
         validator=at_least(0),
     )
     graph_builder: str = option(
-        "how edges are found: schema-flow (an output of A fills a required parameter of B)",
+        "how edges are found: a registered tool_graph_builder (schema-flow: an output of A fills "
+        "a required parameter of B)",
         "schema-flow",
-        validator=_graph_builder_name,
     )
     min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
@@ -159,43 +145,3 @@ class McpExecutorOptions:
     max_output_chars: int = option(
         "tool outputs longer than this are cut (with a note)", 8000, validator=at_least(100)
     )
-
-
-@attrs.frozen
-class McpProbeOptions:
-    """Options of the ``mcp-probe`` trajectory sampler (offline; no LLM)."""
-
-    executor: ComponentSpec = component(
-        "tool_executor", default="mcp", help="the tool executor that makes the live calls"
-    )
-    trajectories_per_server: int = option(
-        "distinct call plans recorded per server", 8, validator=at_least(1)
-    )
-    min_calls: int = option("fewest tool calls in a trajectory", 1, validator=at_least(1))
-    max_calls: int = option("most tool calls in a trajectory", 3, validator=at_least(1))
-    attempts_per_server: int = option(
-        "random plan attempts per server (plans repeat; attempts stop once enough differ)",
-        200,
-        validator=at_least(1),
-    )
-    allow_writes: bool = option(
-        "also call tools the server annotates as not read-only or destructive; tools without "
-        "annotations are called either way (list them in skip_tools to avoid them)",
-        False,
-    )
-    skip_tools: tuple[str, ...] = option("tools never called, by name (any server)", ())
-    min_match_score: float = option(
-        "smallest name/type/description score for an earlier output to fill a parameter",
-        0.5,
-        validator=at_least(0.0),
-    )
-    system_prompt: str = option(
-        "system message; {title} and {description} are the server's",
-        DEFAULT_PROBE_SYSTEM_PROMPT,
-    )
-
-    def __attrs_post_init__(self) -> None:
-        if self.max_calls < self.min_calls:
-            raise ValueError(
-                f"max_calls ({self.max_calls}) must be >= min_calls ({self.min_calls})"
-            )

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from astra_tool_catalog.schema_flow import graph_builder
-from astra_tool_catalog.tool_normalisation import ToolRejected
 
 from astra_core.records import JSONDict, ToolGraph, ToolServer
+from astra_core.tool_graphs import build_graph_builder
+from astra_core.tool_normalisation import ToolRejected
 from astra_mcp.endpoint import StdioLaunch, endpoint_of
 from astra_mcp.event_loop import shared_loop
 from astra_mcp.live_server import LiveServer, ServerStartError, describe_exception
@@ -54,7 +54,9 @@ class McpStdioSource:
     def __init__(self, options: McpStdioSourceOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.base_dir = Path(builder.file).resolve().parent if builder.file else Path.cwd()
-        self.graph_builder = graph_builder(options.graph_builder, options, builder)
+        self.graph_builder = build_graph_builder(
+            builder, options.graph_builder, min_edge_score=options.min_edge_score
+        )
         self.loop = shared_loop()
 
     def launch(self, config: McpServerConfig) -> StdioLaunch:

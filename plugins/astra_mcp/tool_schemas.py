@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from astra_tool_catalog.tool_normalisation import normalise_tool
 
 from astra_core.records import JSONDict
+from astra_core.tool_normalisation import normalise_tool
 
 # the depth past which recursive output schemas are left as they are
 MAX_REF_DEPTH = 8

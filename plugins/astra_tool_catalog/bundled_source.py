@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from astra_core.records import ToolGraph, ToolServer
+from astra_core.tool_graphs import build_graph_builder
 from astra_tool_catalog.catalog_model import ServerSpec
 from astra_tool_catalog.options import BundledCatalogOptions
-from astra_tool_catalog.schema_flow import graph_builder
 from astra_tool_catalog.servers import SERVERS
 
 if TYPE_CHECKING:
@@ -51,7 +51,9 @@ class BundledCatalogSource:
     def __init__(self, options: BundledCatalogOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.state_seed = builder.seed if options.state_seed is None else options.state_seed
-        self.graph_builder = graph_builder(options.graph_builder, options, builder)
+        self.graph_builder = build_graph_builder(
+            builder, options.graph_builder, min_edge_score=options.min_edge_score
+        )
 
     def server_names(self) -> list[str]:
         chosen = self.options.servers

@@ -9,16 +9,6 @@ import attrs
 from astra_core.options import at_least, option
 
 
-def _graph_builder_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
-    from astra_tool_catalog.schema_flow import GRAPH_BUILDERS
-
-    if value not in GRAPH_BUILDERS:
-        raise ValueError(
-            f"{attribute.name}: unknown graph builder {value!r}; "
-            f"available: {', '.join(sorted(GRAPH_BUILDERS))}"
-        )
-
-
 def _server_names(_: Any, attribute: attrs.Attribute, value: str | tuple[str, ...]) -> None:
     from astra_tool_catalog.servers import SERVERS
 
@@ -44,9 +34,9 @@ class BundledCatalogOptions:
         validator=_server_names,
     )
     graph_builder: str = option(
-        "how edges are found: schema-flow (an output of A fills a required parameter of B)",
+        "how edges are found: a registered tool_graph_builder (schema-flow: an output of A fills "
+        "a required parameter of B)",
         "schema-flow",
-        validator=_graph_builder_name,
     )
     min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
@@ -86,7 +76,7 @@ class ServerFileOptions:
         "for plain tool rows: the key naming the server a tool belongs to", "server"
     )
     graph_builder: str = option(
-        "how edges are found: schema-flow", "schema-flow", validator=_graph_builder_name
+        "how edges are found: a registered tool_graph_builder (schema-flow)", "schema-flow"
     )
     min_edge_score: float = option(
         "smallest name/type/description match score that makes an edge (0-1)",
@@ -104,4 +94,15 @@ class PythonCatalogOptions:
     )
     max_output_chars: int = option(
         "tool outputs longer than this are cut (with a note)", 8000, validator=at_least(100)
+    )
+
+
+@attrs.frozen
+class SchemaFlowOptions:
+    """Options of the ``schema-flow`` tool-graph builder."""
+
+    min_edge_score: float = option(
+        "smallest name/type/description match score that makes an edge (0-1)",
+        0.5,
+        validator=at_least(0.0),
     )

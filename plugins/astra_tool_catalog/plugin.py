@@ -1,5 +1,5 @@
 """Hook implementations of the tool-catalog plugin: the bundled offline servers, servers read
-from files, and the executor that runs the bundled tools for real."""
+from files, the schema-flow graph builder, and the executor that runs the bundled tools for real."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from astra_core.registry import ComponentBuilder
 from astra_tool_catalog.options import (
     BundledCatalogOptions,
     PythonCatalogOptions,
+    SchemaFlowOptions,
     ServerFileOptions,
 )
 
@@ -24,6 +25,12 @@ def server_file(options: ServerFileOptions, builder: ComponentBuilder) -> Any:
     from astra_tool_catalog.server_file import ServerFileSource
 
     return ServerFileSource(options, builder)
+
+
+def schema_flow(options: SchemaFlowOptions, builder: ComponentBuilder) -> Any:
+    from astra_tool_catalog.schema_flow import SchemaFlowGraphBuilder
+
+    return SchemaFlowGraphBuilder(min_score=options.min_edge_score)
 
 
 def python_catalog(options: PythonCatalogOptions, builder: ComponentBuilder) -> Any:
@@ -47,6 +54,18 @@ def astra_register_tool_graph_sources(registry: Any) -> None:
         options=ServerFileOptions,
         description="Servers from mcp_servers.jsonl or JSON/JSONL OpenAI tool lists, normalised "
         "and filtered as in the paper (drops counted), schema-flow tool graphs.",
+    )
+
+
+@hookimpl
+def astra_register_tool_graph_builders(registry: Any) -> None:
+    registry.add(
+        "schema-flow",
+        schema_flow,
+        options=SchemaFlowOptions,
+        description="Edge A -> B when an output field of A can fill a required parameter of B "
+        "(by name, type and description); weight: best match plus a bonus per further "
+        "parameter.",
     )
 
 

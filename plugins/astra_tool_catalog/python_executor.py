@@ -119,7 +119,8 @@ class PythonCatalogExecutor:
         if endpoint.get("kind") != ENDPOINT_KIND or endpoint.get("catalog") != CATALOG_NAME:
             return (
                 f"server {server.title!r} has no bundled Python implementation "
-                f"(endpoint {endpoint.get('kind', 'none')!r}); use an executor for its endpoint"
+                f"(endpoint {endpoint.get('kind', 'none')!r}): set the sampler's executor option "
+                "to a tool_executor that can call it"
             )
         name = str(endpoint.get("server", ""))
         if name not in SERVERS:

@@ -26,9 +26,9 @@ import attrs
 
 from astra_core.errors import AstraError
 from astra_core.records import JSONDict, ToolGraph, ToolServer
+from astra_core.tool_graphs import build_graph_builder
+from astra_core.tool_normalisation import ToolRejected, normalise_tool, raw_tool_name
 from astra_tool_catalog.options import ServerFileOptions
-from astra_tool_catalog.schema_flow import graph_builder
-from astra_tool_catalog.tool_normalisation import ToolRejected, normalise_tool, raw_tool_name
 
 if TYPE_CHECKING:
     from astra_core.context import StageContext
@@ -218,7 +218,9 @@ class ServerFileSource:
     def __init__(self, options: ServerFileOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.paths = resolve_paths(options.path, builder.file)
-        self.graph_builder = graph_builder(options.graph_builder, options, builder)
+        self.graph_builder = build_graph_builder(
+            builder, options.graph_builder, min_edge_score=options.min_edge_score
+        )
 
     def servers(self, ctx: StageContext | None = None) -> Iterator[ToolServer]:
         for path in self.paths:

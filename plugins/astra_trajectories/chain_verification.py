@@ -1,38 +1,47 @@
 """Chain verification by argument-dependency satisfiability (the paper's first check).
 
 A chain is kept when every required parameter of every step can be filled, either from an
-earlier step's output (matched by name, type and description, as the schema-flow graph does) or
-from the task (a value a user of the server could state: the server's scenarios, or the
-schema's ``examples``/``default``/``enum``), and every step after the first uses something an
-earlier step returned. The result is a plan saying where each argument comes from, which the
-offline task writer and agent follow. An LLM vote or back-translation check can be added as
-another verifier in ``step_choices.CHAIN_VERIFIERS``.
+earlier step's output (the hand-offs the graph's edge declares, else matched by name, type and
+description, as the schema-flow graph does) or from the task (a value a user of the server could
+state: the server's scenarios, or the schema's ``examples``/``default``/``enum``), and every
+step after the first uses something an earlier step returned. The result is a plan saying
+where each argument comes from, which the offline task writer and agent follow. It is the
+``chain_verifier`` step of ``offline-chain-walk``; a plugin replaces it by registering another
+``trajectory_step`` with ``step = "chain_verifier"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
-from astra_tool_catalog.schema_flow import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
-from astra_core.records import ToolServer
+from astra_core.errors import StepRejected
+from astra_core.records import Handoff, ToolEdge, ToolServer
+from astra_core.tool_schemas import (
+    ARRAY_STEP,
+    FieldMatch,
+    OutputField,
+    flow_matches,
+    server_scenarios,
+    tool_params,
+    tool_returns,
+)
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
+    from astra_trajectories.options import ArgumentDependencyOptions
 
 UNSATISFIABLE = "unsatisfiable-argument"
 NO_FLOW = "no-data-flow"
 UNKNOWN_TOOL = "unknown-tool"
+# Score of a hand-off an edge declares (``ToolEdge.handoffs``), above any derived match.
+DECLARED_SCORE = 1.0
 
 
-class ChainRejected(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class ChainRejected(StepRejected):
+    """The chain cannot be run; ``reason`` is counted as ``chain-<reason>``."""
 
 
 @attrs.frozen
@@ -118,10 +127,8 @@ def schema_values(server: ToolServer) -> dict[str, list[Any]]:
 
 
 def scenarios(server: ToolServer) -> list[dict[str, Any]]:
-    """Coherent sets of values a user of the server knows (kept in its endpoint)."""
-    endpoint = server.endpoint or {}
-    found = endpoint.get("scenarios") if isinstance(endpoint, Mapping) else None
-    return [dict(s) for s in found if isinstance(s, Mapping)] if isinstance(found, list) else []
+    """Coherent sets of values a user of the server knows (``ToolServer.scenarios``)."""
+    return server_scenarios(server)
 
 
 def user_known_params(server: ToolServer) -> set[str]:
@@ -129,6 +136,25 @@ def user_known_params(server: ToolServer) -> set[str]:
     for scenario in scenarios(server):
         known.update(scenario)
     return known
+
+
+def declared_matches(source: str, handoffs: Sequence[Handoff], param: str) -> list[FieldMatch]:
+    """The hand-offs an edge declares for ``param``, as matches a plan takes like derived ones
+    (full score: the graph's source knows better than a name match)."""
+    out = []
+    for handoff in handoffs:
+        if handoff.param != param or not handoff.path:
+            continue
+        names = [p for p in handoff.path if p != ARRAY_STEP]
+        field = OutputField(
+            source,
+            tuple(handoff.path),
+            names[-1] if names else param,
+            None,
+            container=names[-2] if len(names) > 1 else None,
+        )
+        out.append(FieldMatch(param, field, DECLARED_SCORE, "hand-off given by the graph"))
+    return out
 
 
 class ArgumentDependencyVerifier:
@@ -141,14 +167,21 @@ class ArgumentDependencyVerifier:
     """
 
     name: ClassVar[str] = "argument-dependency"
+    step: ClassVar[str] = "chain_verifier"
 
-    def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: ArgumentDependencyOptions, builder: ComponentBuilder) -> None:
         self.min_score = options.min_match_score
         self.require_flow = options.require_flow
 
-    def verify(self, server: ToolServer, tools: tuple[str, ...]) -> ChainPlan:
+    def verify(
+        self, server: ToolServer, tools: tuple[str, ...], edges: Sequence[ToolEdge] = ()
+    ) -> ChainPlan:
+        """The plan of ``tools`` on ``server``. Where ``edges`` (the graph's) declare the
+        hand-offs of a pair of tools, those are the only ones taken from that earlier step;
+        other pairs are matched from the schemas, as the schema-flow graph builder does."""
         returns = tool_returns(server)
         known = user_known_params(server)
+        declared = {(e.source, e.target): e.handoffs for e in edges if e.handoffs}
         steps = []
         for index, name in enumerate(tools):
             try:
@@ -162,12 +195,18 @@ class ArgumentDependencyVerifier:
             for param in tool_params(tool):
                 candidates = []
                 for j in range(index):
-                    for match in flow_matches(
-                        server.tool(tools[j]),
-                        returns.get(tools[j]),
-                        param,
-                        min_score=self.min_score,
-                    ):
+                    handoffs = declared.get((tools[j], name))
+                    matches = (
+                        declared_matches(tools[j], handoffs, param.name)
+                        if handoffs is not None
+                        else flow_matches(
+                            server.tool(tools[j]),
+                            returns.get(tools[j]),
+                            param,
+                            min_score=self.min_score,
+                        )
+                    )
+                    for match in matches:
                         candidates.append((match.score, j, match))
                 candidates.sort(key=lambda c: (-c[0], -c[1]))
                 chosen = None

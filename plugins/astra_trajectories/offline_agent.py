@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-from astra_tool_catalog.schema_flow import ARRAY_STEP, singular
 
 from astra_core.records import JSONDict, ToolCall, ToolCallResult, ToolServer, content_id
+from astra_core.tool_schemas import ARRAY_STEP, singular
 from astra_trajectories.chain_verification import ChainPlan
 from astra_trajectories.task_templates import (
     GeneratedTask,
@@ -29,7 +29,7 @@ from astra_trajectories.task_templates import (
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
+    from astra_trajectories.options import ChainExecutorOptions
 
 TOOL_ERROR = "tool-error"
 MISSING_VALUE = "missing-upstream-value"
@@ -137,8 +137,9 @@ class ChainExecutingAgent:
     rollout when the executor offers ``open_session``)."""
 
     name: ClassVar[str] = "offline-chain-executor"
+    step: ClassVar[str] = "agent"
 
-    def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: ChainExecutorOptions, builder: ComponentBuilder) -> None:
         self.executor = builder.build("tool_executor", options.executor, key="executor")
         self.max_turns = options.max_turns
         self.system_prompt = options.system_prompt

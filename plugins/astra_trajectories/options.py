@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from astra_core.options import ComponentSpec, at_least, component, option
@@ -13,19 +11,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "Plan before you call a tool, call the tools the request needs one at a time, use the ids "
     "and values they return, and finish with a short answer based on what they returned."
 )
-
-
-def _choice(table: str) -> Any:
-    def check(_: Any, attribute: attrs.Attribute, value: str) -> None:
-        from astra_trajectories import step_choices
-
-        known = getattr(step_choices, table)
-        if value not in known:
-            raise ValueError(
-                f"{attribute.name}: unknown choice {value!r}; available: {', '.join(sorted(known))}"
-            )
-
-    return check
 
 
 @attrs.frozen
@@ -58,27 +43,25 @@ class OfflineChainWalkOptions:
     # the tool executor that runs the calls (a fresh session per trajectory when it has
     # ``open_session``); ``component()`` takes no help text yet
     executor: ComponentSpec = component("tool_executor", default="python-catalog")
+    # the four steps are registered trajectory_step components, chosen by name: a plugin
+    # replaces one of them alone (their own options default to the ones above of the same name)
     chain_verifier: str = option(
         "chain check: argument-dependency (every required argument comes from the task or an "
         "earlier output)",
         "argument-dependency",
-        validator=_choice("CHAIN_VERIFIERS"),
     )
     task_generator: str = option(
         "task writer: offline-template (a request built from the chain, the schemas and real "
         "values from the server's state)",
         "offline-template",
-        validator=_choice("TASK_GENERATORS"),
     )
     agent: str = option(
         "rollout agent: offline-chain-executor (runs the verified chain through the executor)",
         "offline-chain-executor",
-        validator=_choice("AGENTS"),
     )
     judge: str = option(
         "trajectory judge: offline-rules (rule-based checks, not the paper's LLM judge)",
         "offline-rules",
-        validator=_choice("JUDGES"),
     )
     system_prompt: str = option(
         "system message; {title} and {description} are the server's", DEFAULT_SYSTEM_PROMPT
@@ -89,3 +72,43 @@ class OfflineChainWalkOptions:
             raise ValueError(
                 f"max_length ({self.max_length}) must be >= min_length ({self.min_length})"
             )
+
+
+# Options of the four bundled steps. Their fields carry the names of the sampler's options: the
+# sampler hands its values on, so a config sets them once, on the sampler, as before.
+
+
+@attrs.frozen
+class ArgumentDependencyOptions:
+    """Options of the ``argument-dependency`` chain verifier (a ``trajectory_step``)."""
+
+    min_match_score: float = option(
+        "smallest name/type/description score for an output to fill a later parameter",
+        0.5,
+        validator=at_least(0.0),
+    )
+    require_flow: bool = option(
+        "every step after the first must use an output of an earlier step", True
+    )
+
+
+@attrs.frozen
+class TemplateTaskOptions:
+    """Options of the ``offline-template`` task generator (a ``trajectory_step``)."""
+
+    tasks_per_chain: int = option(
+        "tasks written per verified chain, each with other user values", 2, validator=at_least(1)
+    )
+
+
+@attrs.frozen
+class ChainExecutorOptions:
+    """Options of the ``offline-chain-executor`` agent (a ``trajectory_step``)."""
+
+    executor: ComponentSpec = component("tool_executor", default="python-catalog")
+    max_turns: int = option(
+        "most assistant turns with tool calls in a rollout", 8, validator=at_least(1)
+    )
+    system_prompt: str = option(
+        "system message; {title} and {description} are the server's", DEFAULT_SYSTEM_PROMPT
+    )

@@ -22,7 +22,6 @@ from astra_core.tool_errors import is_error_output
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
 
 CHECKS = (
     "offered_tools",
@@ -62,10 +61,11 @@ class RuleBasedJudge:
     """Scores a conversation by rules (see the module docstring)."""
 
     name: ClassVar[str] = "offline-rules"
+    step: ClassVar[str] = "judge"
 
     def __init__(
         self,
-        options: OfflineChainWalkOptions | None = None,
+        options: object = None,
         builder: ComponentBuilder | None = None,
     ) -> None:
         self._validators: dict[str, Any] = {}

@@ -5,7 +5,9 @@ chain verification by argument-dependency satisfiability, template tasks naming 
 the server's state, an offline agent that runs the chain through a real tool executor, and a
 rule-based judge (not the paper's LLM judge). Trajectories that fail the judge are yielded with
 ``status="failed"`` and the reason in ``metadata["failure"]``; rejected chains are counted with
-``ctx.drop``.
+``ctx.drop``. The four steps (``chain_verifier``, ``task_generator``, ``agent``, ``judge``) are
+``trajectory_step`` components chosen by name in the options, so a plugin replaces one alone;
+what each must answer is in docs/hooks.md.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from astra_core.options import options_to_dict
+import attrs
+
+from astra_core.errors import ConfigError, StepRejected, UnknownComponentError
+from astra_core.options import ComponentSpec, options_to_dict
 from astra_core.records import ToolChain, ToolGraph, Trajectory, content_id
-from astra_trajectories import step_choices
-from astra_trajectories.chain_verification import ChainRejected
 from astra_trajectories.options import OfflineChainWalkOptions
 from astra_trajectories.random_walks import sample_walks
 
@@ -25,16 +28,42 @@ if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
 
 SAMPLER = "offline-chain-walk"
+STEP_KIND = "trajectory_step"
+RULE_JUDGE = "offline-rules"
 JUDGE_NOTE = "rule-based offline checks, not the paper's LLM judge"
+
+
+def build_step(builder: ComponentBuilder, slot: str, options: OfflineChainWalkOptions) -> Any:
+    """The ``trajectory_step`` the option ``slot`` names, built with the sampler's options of
+    the same names as the step's options (so a config sets them once, on the sampler)."""
+    name = getattr(options, slot)
+    try:
+        info = builder.registry.get(STEP_KIND, name)
+    except UnknownComponentError:
+        known = ", ".join(builder.registry.names(STEP_KIND))
+        raise ConfigError(
+            f"{slot}: unknown choice {name!r}; available {STEP_KIND} components: {known}"
+        ) from None
+    shared: dict[str, Any] = {}
+    if info.options is not None:
+        shared = {
+            f.name: getattr(options, f.name)
+            for f in attrs.fields(info.options)
+            if hasattr(options, f.name)
+        }
+    step = builder.build(STEP_KIND, ComponentSpec(name, shared), key=slot)
+    if step.step != slot:
+        raise ConfigError(f"{slot}: {name!r} fills the {step.step} slot, not {slot}")
+    return step
 
 
 class OfflineChainWalkSampler:
     def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
         self.options = options
-        self.verifier = step_choices.CHAIN_VERIFIERS[options.chain_verifier](options, builder)
-        self.task_generator = step_choices.TASK_GENERATORS[options.task_generator](options, builder)
-        self.agent = step_choices.AGENTS[options.agent](options, builder)
-        self.judge = step_choices.JUDGES[options.judge](options, builder)
+        self.verifier = build_step(builder, "chain_verifier", options)
+        self.task_generator = build_step(builder, "task_generator", options)
+        self.agent = build_step(builder, "agent", options)
+        self.judge = build_step(builder, "judge", options)
         # a trajectory's id depends on its task and on these options: a resumed run with the
         # same config recognises the work it already did before doing it again
         self.fingerprint = content_id(SAMPLER, options_to_dict(options))
@@ -66,8 +95,8 @@ class OfflineChainWalkSampler:
             if not ctx.in_shard(chain.id) or ctx.seen(chain.id):
                 continue
             try:
-                plan = self.verifier.verify(server, chain.tools)
-            except ChainRejected as exc:
+                plan = self.verifier.verify(server, chain.tools, graph.edges)
+            except StepRejected as exc:
                 ctx.drop(f"chain-{exc.reason}", chain.id, exc.detail)
                 continue
             tasks = self.task_generator.generate(
@@ -103,7 +132,11 @@ class OfflineChainWalkSampler:
             "chain_id": chain.id,
             "chain_length": len(chain.tools),
             "bindings": plan.describe(),
-            "judge": f"{self.options.judge} ({JUDGE_NOTE})",
+            "judge": (
+                f"{self.options.judge} ({JUDGE_NOTE})"
+                if self.options.judge == RULE_JUDGE
+                else self.options.judge
+            ),
         }
         endpoint = server.endpoint or {}
         if isinstance(endpoint.get("server"), str):

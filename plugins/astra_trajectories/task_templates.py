@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from astra_core.records import Task, ToolChain, ToolServer
+from astra_core.tool_schemas import tool_phrases
 from astra_trajectories.chain_verification import Binding, ChainPlan, scenarios, schema_values
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder
-    from astra_trajectories.options import OfflineChainWalkOptions
+    from astra_trajectories.options import TemplateTaskOptions
 
 GENERATOR = "offline-template"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -58,10 +59,9 @@ def reference(binding: Binding) -> str:
 
 
 def phrase_template(server: ToolServer, tool: str) -> str:
-    endpoint = server.endpoint or {}
-    phrases = endpoint.get("phrases") if isinstance(endpoint, Mapping) else None
-    if isinstance(phrases, Mapping) and isinstance(phrases.get(tool), str):
-        return str(phrases[tool])
+    phrases = tool_phrases(server)
+    if tool in phrases:
+        return phrases[tool]
     # no phrase: the first sentence of the description, as an instruction
     description = str(server.tool(tool)["function"].get("description") or tool)
     sentence = description.split(". ")[0].rstrip(".").strip()
@@ -88,8 +88,9 @@ class TemplateTaskGenerator:
     (another customer, city, book...), so the data varies in entities and values."""
 
     name: ClassVar[str] = GENERATOR
+    step: ClassVar[str] = "task_generator"
 
-    def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: TemplateTaskOptions, builder: ComponentBuilder) -> None:
         self.count = options.tasks_per_chain
 
     def value_sets(

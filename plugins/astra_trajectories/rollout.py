@@ -17,12 +17,12 @@ from typing import Any
 
 import attrs
 import jsonschema
-from astra_llm.errors import LLMCallFailed
 from jsonschema.exceptions import best_match
 
+from astra_core.errors import LLMCallFailed
 from astra_core.protocols import LLMBackend, ToolExecutor
 from astra_core.records import JSONDict, Task, ToolCall, ToolCallResult, ToolServer, content_id
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories.step_outcomes import StepFailed
 
 TURN_CAP = "rollout-turn-cap"
 TRUNCATED = "rollout-truncated"

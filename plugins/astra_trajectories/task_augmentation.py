@@ -18,10 +18,10 @@ from typing import Any
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import Task, content_id
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.language import dominant_script, same_script
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.step_outcomes import Rejected, StepFailed
+from astra_trajectories import prompts
+from astra_trajectories.language import dominant_script, same_script
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.step_outcomes import Rejected, StepFailed
 
 STEP = "task-augmentation"
 LANGUAGE_CHANGED = "augmentation-language-changed"

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsonschema
-from astra_llm.errors import LLMCallFailed
 from jsonschema.exceptions import best_match
 
+from astra_core.errors import LLMCallFailed
 from astra_core.protocols import LLMBackend
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories.step_outcomes import StepFailed
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)

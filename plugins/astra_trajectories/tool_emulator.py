@@ -24,16 +24,14 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from astra_llm.errors import LLMCallFailed
-
-from astra_core.errors import ConfigError
+from astra_core.errors import ConfigError, LLMCallFailed
 from astra_core.protocols import LLMBackend
 from astra_core.records import JSONDict, ToolCall, ToolCallResult, ToolServer
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.options import LLMEmulatorOptions
-from astra_llm_synthesis.rollout import CallChecker, error_output
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories import prompts
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.llm_options import LLMEmulatorOptions
+from astra_trajectories.rollout import CallChecker, error_output
+from astra_trajectories.step_outcomes import StepFailed
 
 if TYPE_CHECKING:
     from astra_core.registry import ComponentBuilder

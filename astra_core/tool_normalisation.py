@@ -1,5 +1,10 @@
 """Turning tool documents of any common shape into OpenAI tool schemas, and the paper's
-per-tool filters (vague descriptions, schemas that do not convert)."""
+per-tool filters (vague descriptions, schemas that do not convert).
+
+Every tool-graph source that reads tool documents (catalog files, live MCP servers, a
+third-party source) normalises them here, so the same document becomes the same schema, or is
+dropped for the same reason, whichever source read it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,15 @@ import attrs
 import jsonschema
 
 from astra_core.records import JSONDict
+
+__all__ = [
+    "NOT_CONVERTIBLE",
+    "VAGUE",
+    "NormalisedTool",
+    "ToolRejected",
+    "normalise_tool",
+    "raw_tool_name",
+]
 
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PLACEHOLDERS = frozenset(

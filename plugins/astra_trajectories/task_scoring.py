@@ -15,10 +15,10 @@ import attrs
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import Task, ToolServer
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.options import TASK_SCORE_DIMENSIONS
-from astra_llm_synthesis.step_outcomes import Rejected
+from astra_trajectories import prompts
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.llm_options import TASK_SCORE_DIMENSIONS
+from astra_trajectories.step_outcomes import Rejected
 
 STEP = "task-scoring"
 BELOW = "task-below-threshold"

@@ -18,9 +18,9 @@ import attrs
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import ToolEdge, ToolGraph, ToolServer
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories import prompts
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.step_outcomes import StepFailed
 
 STEP = "chain-proposal"
 

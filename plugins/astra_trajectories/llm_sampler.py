@@ -29,17 +29,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from astra_core.options import options_to_dict
 from astra_core.records import Task, ToolChain, ToolGraph, ToolServer, Trajectory, content_id
-from astra_llm_synthesis.chain_proposals import ChainProposer, proposal_edges, union_edges
-from astra_llm_synthesis.chain_sampling import WalkChainSampler
-from astra_llm_synthesis.chain_verification import ChainVerdict, ChainVerifier
-from astra_llm_synthesis.options import LLMPipelineOptions
-from astra_llm_synthesis.rollout import AgentRollout, Rollout
-from astra_llm_synthesis.step_outcomes import Rejected, StepFailed
-from astra_llm_synthesis.task_augmentation import TaskAugmenter
-from astra_llm_synthesis.task_generation import TaskWriter
-from astra_llm_synthesis.task_scoring import TaskScorer
-from astra_llm_synthesis.tool_emulator import LLMToolEmulator
-from astra_llm_synthesis.trajectory_judge import TrajectoryJudge
+from astra_trajectories.chain_proposals import ChainProposer, proposal_edges, union_edges
+from astra_trajectories.chain_sampling import WalkChainSampler
+from astra_trajectories.llm_chain_verification import ChainVerdict, ChainVerifier
+from astra_trajectories.llm_options import LLMPipelineOptions
+from astra_trajectories.rollout import AgentRollout, Rollout
+from astra_trajectories.step_outcomes import Rejected, StepFailed
+from astra_trajectories.task_augmentation import TaskAugmenter
+from astra_trajectories.task_generation import TaskWriter
+from astra_trajectories.task_scoring import TaskScorer
+from astra_trajectories.tool_emulator import LLMToolEmulator
+from astra_trajectories.trajectory_judge import TrajectoryJudge
 
 if TYPE_CHECKING:
     from astra_core.context import StageContext

@@ -14,9 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from astra_tool_catalog.schema_flow import tool_returns
-
 from astra_core.records import JSONDict, ToolServer
+from astra_core.tool_schemas import tool_returns
 
 JSON_ONLY = "Answer with JSON only, no other text."
 HALF_STEPS = [0, 0.5, 1]

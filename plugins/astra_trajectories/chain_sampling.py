@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import random
 
-from astra_trajectories.random_walks import sample_walks
-
 from astra_core.records import ToolChain, ToolGraph
+from astra_trajectories.random_walks import sample_walks
 
 
 class WalkChainSampler:

@@ -18,9 +18,15 @@ from typing import Any, Literal
 
 import attrs
 import jsonschema
-from astra_tool_catalog.schema_flow import ARRAY_STEP, flow_matches, tool_params, tool_returns
 
 from astra_core.records import JSONDict, ToolServer, canonical_json
+from astra_core.tool_schemas import (
+    ARRAY_STEP,
+    flow_matches,
+    server_scenarios,
+    tool_params,
+    tool_returns,
+)
 
 
 class MissingValue(Exception):
@@ -91,8 +97,7 @@ def is_write_tool(server: ToolServer, tool: str) -> bool:
 
 
 def scenarios_of(server: ToolServer) -> list[dict[str, Any]]:
-    found = (server.endpoint or {}).get("scenarios")
-    return [dict(s) for s in found if isinstance(s, Mapping)] if isinstance(found, list) else []
+    return server_scenarios(server)
 
 
 def schema_offers(schema: Mapping[str, Any]) -> list[Any]:

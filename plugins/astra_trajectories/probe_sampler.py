@@ -26,8 +26,8 @@ from astra_core.records import (
     Trajectory,
     content_id,
 )
-from astra_mcp.options import McpProbeOptions
-from astra_mcp.probe_plans import (
+from astra_trajectories.probe_options import McpProbeOptions
+from astra_trajectories.probe_plans import (
     MissingValue,
     Plan,
     Planner,

@@ -29,10 +29,10 @@ import attrs
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import JSONDict, ToolCallResult
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.language import dominant_script, same_script
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.step_outcomes import StepFailed
+from astra_trajectories import prompts
+from astra_trajectories.language import dominant_script, same_script
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.step_outcomes import StepFailed
 
 STEP = "judge"
 SCORE_NAMES = (

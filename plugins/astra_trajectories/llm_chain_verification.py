@@ -25,14 +25,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from astra_tool_catalog.schema_flow import flow_matches, name_tokens, tool_params, tool_returns
-from astra_trajectories.chain_verification import user_known_params
 
 from astra_core.protocols import LLMBackend
 from astra_core.records import ToolChain, ToolServer
-from astra_llm_synthesis import prompts
-from astra_llm_synthesis.llm_answers import ask
-from astra_llm_synthesis.step_outcomes import Rejected, StepFailed
+from astra_core.tool_schemas import flow_matches, name_tokens, tool_params, tool_returns
+from astra_trajectories import prompts
+from astra_trajectories.chain_verification import user_known_params
+from astra_trajectories.llm_answers import ask
+from astra_trajectories.step_outcomes import Rejected, StepFailed
 
 UNKNOWN_TOOL = "chain-unknown-tool"
 UNSATISFIABLE = "chain-unsatisfiable-argument"

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def public_modules() -> list[str]:
-    names = [m.name for m in pkgutil.iter_modules(astra_core.__path__) if not m.name[0] == "_"]
+    names = [
+        m.name for m in pkgutil.iter_modules(astra_core.__path__) if not m.name.startswith("_")
+    ]
     return ["astra_core", *(f"astra_core.{n}" for n in sorted(names))]
 
 

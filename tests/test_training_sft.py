@@ -65,7 +65,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
     from astra_training.conversations import read_jsonl
-    from astra_training.options import TinyModelOptions
+    from astra_training.sft_options import TinyModelOptions
 
     texts = render_conversations(read_jsonl(data))
     return build_tiny_model(

@@ -40,8 +40,8 @@ from astra_training.assistant_mask import (
 from astra_training.batches import Row, RowStream, collate, make_rows, row_targets
 from astra_training.checkpoints import CheckpointManager
 from astra_training.conversations import Conversation, from_trajectories, read_jsonl
-from astra_training.options import SFTOptions
 from astra_training.sft_loss import ForwardArgs, assistant_nll
+from astra_training.sft_options import SFTOptions
 from astra_training.tiny_model import build_tiny_model_for, count_parameters
 
 DONE = "sft_done.json"

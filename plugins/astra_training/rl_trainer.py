@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 from astra_core.accelerate_setup import forget_accelerator_settings
 from astra_core.context import StageContext
@@ -22,15 +21,16 @@ from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.splits import is_holdout
 from astra_core.tool_errors import call_failed
-from astra_rl_training.chat_tokens import ChatTokens
-from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
-from astra_rl_training.grounding import copied_arguments
-from astra_rl_training.interleaved import InterleavedGenerate
-from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.options import RLOptions, RolloutOptions
-from astra_rl_training.rollout import Rollout, RolloutEngine
-from astra_rl_training.turn_credit import padded_advantages, token_advantages
+from astra_training.batch_filling import AdaptiveBatchFiller
+from astra_training.chat_tokens import ChatTokens
+from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_training.grounding import copied_arguments
+from astra_training.interleaved import InterleavedGenerate
+from astra_training.logprobs import ForwardArgs, completion_logprobs
+from astra_training.rl_checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from astra_training.rl_options import RLOptions, RolloutOptions
+from astra_training.rollout import Rollout, RolloutEngine
+from astra_training.turn_credit import padded_advantages, token_advantages
 
 
 def load_arenas(

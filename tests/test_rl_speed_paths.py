@@ -15,9 +15,10 @@ from astra_rl_algorithms.algorithms import GRPO
 from astra_rl_algorithms.options import GRPOOptions
 from astra_training import rl_trainer as trainer_module
 from astra_training.chat_tokens import ChatTokens
+from astra_training.forward_pass import ForwardArgs
 from astra_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
 from astra_training.interleaved import InterleavedGenerate, sampling_scores
-from astra_training.logprobs import ForwardArgs, completion_logprobs
+from astra_training.logprobs import completion_logprobs
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rl_trainer import RLTrainer, make_engine, pad_batch, token_logprobs
 from astra_training.rollout import Rollout, RolloutEngine

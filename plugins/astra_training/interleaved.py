@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import torch
 
+from astra_training.forward_pass import ForwardArgs, returned_cache
 from astra_training.generation import (
     PaddedGenerate,
     Sampling,
@@ -31,7 +32,6 @@ from astra_training.generation import (
     padded_positions,
     plain_cache_layers,
 )
-from astra_training.logprobs import ForwardArgs, returned_cache
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
 # episode is over

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from astra_core.accelerate_setup import forget_accelerator_settings
+from astra_core.accelerate_setup import make_accelerator
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import merged, trainable_parameters, with_lora
@@ -23,10 +23,12 @@ from astra_core.splits import is_holdout
 from astra_core.tool_errors import call_failed
 from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
+from astra_training.forward_pass import ForwardArgs
 from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
 from astra_training.grounding import copied_arguments
 from astra_training.interleaved import InterleavedGenerate
-from astra_training.logprobs import ForwardArgs, completion_logprobs
+from astra_training.logprobs import completion_logprobs
+from astra_training.optimization import adamw, constant_schedule
 from astra_training.rl_checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
@@ -205,12 +207,8 @@ class RLTrainer:
             )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from accelerate import Accelerator
-        from transformers import get_constant_schedule_with_warmup
-
         o = self.options
-        forget_accelerator_settings()  # not an earlier stage's mixed precision (SFT's autocast)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        accelerator = make_accelerator()
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
         unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []
         if unnamed:  # refused before any rollout, not at the step that first picks one
@@ -224,8 +222,8 @@ class RLTrainer:
         model = with_lora(model, o.lora, stage=ctx.stage)
         trainable = trainable_parameters(model)
         counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
-        optimizer = torch.optim.AdamW(trainable, lr=o.lr, weight_decay=o.weight_decay)
-        scheduler = get_constant_schedule_with_warmup(optimizer, o.warmup_steps)
+        optimizer = adamw(trainable, lr=o.lr, weight_decay=o.weight_decay)
+        scheduler = constant_schedule(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
         policy = accelerator.unwrap_model(model)
         engine = make_engine(

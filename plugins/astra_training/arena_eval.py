@@ -1,4 +1,4 @@
-"""The ``arena-eval`` trainer: models side by side on held-out arenas."""
+"""The ``arena-eval`` evaluator: models side by side on held-out arenas."""
 
 from __future__ import annotations
 

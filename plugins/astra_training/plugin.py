@@ -28,6 +28,10 @@ def astra_register_trainers(registry: Any) -> None:
         options=RLOptions,
         description="Online multi-turn RL in arenas (GRPO and other algorithm plugins).",
     )
+
+
+@hookimpl
+def astra_register_evaluators(registry: Any) -> None:
     registry.add(
         "arena-eval",
         ArenaEvaluator,

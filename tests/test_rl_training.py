@@ -18,13 +18,14 @@ import pytest
 import tomllib
 import torch
 from astra_arenas.demonstrations import dependency_levels
+from astra_training.checkpoints import CheckpointManager
 from astra_training.generation import Sampling
-from astra_training.rl_checkpoint import load_checkpoint, save_checkpoint
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rl_trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core import hookimpl
+from astra_core.accelerate_setup import make_accelerator
 from astra_core.config import parse_config
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import LoraOptions, with_lora
@@ -327,32 +328,28 @@ def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
 
 
 def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):
-    def adapted() -> tuple[torch.nn.Module, torch.optim.Optimizer, object, object]:
+    def adapted() -> tuple[torch.nn.Module, object, CheckpointManager]:
         model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
         model = with_lora(model, LoraOptions(r=4))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-3)
-        return (
-            model,
-            optimizer,
-            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1),
-            tokenizer,
+        accelerator = make_accelerator()
+        model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(
+            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1)
         )
+        ckpts = CheckpointManager(tmp_path, accelerator, keep_full_state=1, keep_weights=1)
+        return model, tokenizer, ckpts
 
-    model, optimizer, scheduler, tokenizer = adapted()
+    model, tokenizer, ckpts = adapted()
     with torch.no_grad():  # as after training: adapters away from their zero start
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn_like(p))
-    saved = save_checkpoint(
-        tmp_path, 3, model=model, tokenizer=tokenizer, optimizer=optimizer,
-        scheduler=scheduler, trainer_state={}, keep=1,
-    )  # fmt: skip
+    saved = ckpts.save(3, model, tokenizer, {})
     assert not list((saved / "model").glob("model*.safetensors"))  # adapters only
-    fresh, optimizer2, scheduler2, _ = adapted()
-    assert (
-        load_checkpoint(saved, model=fresh, optimizer=optimizer2, scheduler=scheduler2)["step"] == 3
-    )
+    fresh, _, ckpts2 = adapted()
+    assert ckpts2.load(saved)["step"] == 3
     want, got = model.state_dict(), fresh.state_dict()
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 

@@ -23,13 +23,13 @@ from astra_core.splits import is_holdout
 from astra_core.tool_errors import call_failed
 from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
+from astra_training.checkpoints import CheckpointManager
 from astra_training.forward_pass import ForwardArgs
 from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
 from astra_training.grounding import copied_arguments
 from astra_training.interleaved import InterleavedGenerate
 from astra_training.logprobs import completion_logprobs
 from astra_training.optimization import adamw, constant_schedule
-from astra_training.rl_checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
 from astra_training.turn_credit import padded_advantages, token_advantages
@@ -225,6 +225,7 @@ class RLTrainer:
         optimizer = adamw(trainable, lr=o.lr, weight_decay=o.weight_decay)
         scheduler = constant_schedule(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(scheduler)
         policy = accelerator.unwrap_model(model)
         engine = make_engine(
             policy,
@@ -236,12 +237,17 @@ class RLTrainer:
             hook=ctx.hook,
         )
         filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
-        ckpt_dir = ctx.out_dir / "checkpoints"
+        ckpts = CheckpointManager(
+            ctx.out_dir / "checkpoints",
+            accelerator,
+            keep_full_state=o.keep_checkpoints,
+            keep_weights=o.keep_checkpoints,
+        )
         metrics_path = ctx.out_dir / "metrics.jsonl"
         start = 0
-        latest = latest_checkpoint(ckpt_dir)
+        latest = ckpts.latest_full()
         if latest is not None:
-            state = load_checkpoint(latest, model=policy, optimizer=optimizer, scheduler=scheduler)
+            state = ckpts.load(latest)
             start = int(state["step"])
             if state.get("filler"):
                 filler.load_state_dict(
@@ -302,18 +308,10 @@ class RLTrainer:
                 with metrics_path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(m) + "\n")
             if o.checkpoint_every and (step + 1) % o.checkpoint_every == 0 and step + 1 < o.steps:
-                accelerator.wait_for_everyone()
-                if accelerator.is_main_process:
-                    save_checkpoint(
-                        ckpt_dir,
-                        step + 1,
-                        model=policy,
-                        tokenizer=tokenizer,
-                        optimizer=optimizer,
-                        scheduler=scheduler,
-                        trainer_state={"filler": filler.state_dict(encode=_encode)},
-                        keep=o.keep_checkpoints,
-                    )
+                # every process: save_state writes each one's RNG states
+                ckpts.save(
+                    step + 1, model, tokenizer, {"filler": filler.state_dict(encode=_encode)}
+                )
         accelerator.wait_for_everyone()
         final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:

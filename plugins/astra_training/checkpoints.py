@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import MutableSequence
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,9 @@ class CheckpointManager:
         self.accelerator.load_state(str(path / STATE))
         return dict(json.loads((path / TRAINER_STATE).read_text(encoding="utf-8")))
 
-    def _adapters_only(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
+    def _adapters_only(
+        self, models: MutableSequence[Any], weights: MutableSequence[Any], output_dir: str
+    ) -> None:
         """``save_state`` pre-hook: an adapted model's weights are its adapters (``weights`` is
         empty under FSDP and DeepSpeed, which save the model themselves)."""
         for i, model in enumerate(models[: len(weights)]):
@@ -101,7 +104,7 @@ class CheckpointManager:
 
                 weights[i] = get_peft_model_state_dict(inner)
 
-    def _load_adapters(self, models: list[Any], input_dir: str) -> None:
+    def _load_adapters(self, models: MutableSequence[Any], input_dir: str) -> None:
         """``load_state`` pre-hook: load an adapted model's adapters here and take it off the
         list, so Accelerate does not load them as a whole state dict (which would miss the
         base). Accelerate names the files by list position: the trainers prepare one model."""

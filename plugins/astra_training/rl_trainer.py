@@ -294,7 +294,7 @@ class RLTrainer:
             m.update(
                 {
                     "step": step + 1,
-                    "lr": scheduler.get_last_lr()[0],
+                    "lr": float(scheduler.get_last_lr()[0]),
                     "rollout_s": t_roll,
                     "train_s": t_train,
                     "tokens_per_s": gen_tokens / max(t_roll, 1e-9),

@@ -99,7 +99,7 @@ class TrainSection:
 
 @attrs.frozen
 class EvalSection:
-    evaluator: ComponentSpec = component("trainer")
+    evaluator: ComponentSpec = component("evaluator")
 
 
 STAGE_SECTIONS: dict[str, type] = {

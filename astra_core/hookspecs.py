@@ -109,7 +109,14 @@ def astra_register_trackers(registry: Registrar) -> None:
 @hookspec
 def astra_register_trainers(registry: Registrar) -> None:
     """Register trainers: components with ``run(ctx)`` returning a dict of metrics. The
-    ``train-sft``, ``train-rl`` and ``eval`` stages each run the trainer their section names."""
+    ``train-sft`` and ``train-rl`` stages each run the trainer their section names."""
+
+
+@hookspec
+def astra_register_evaluators(registry: Registrar) -> None:
+    """Register evaluators: components with ``run(ctx)`` returning a dict of metrics. Fired once
+    when the plugins are loaded, like every registration hook; the ``eval`` stage runs the
+    evaluator its ``[eval.evaluator]`` section names. Return value: ignored."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "astra_register_tool_call_parsers": "tool_call_parser",
     "astra_register_trackers": "tracker",
     "astra_register_trainers": "trainer",
+    "astra_register_evaluators": "evaluator",
 }
 
 

@@ -254,8 +254,16 @@ class Tracker(Protocol):
 
 @runtime_checkable
 class Trainer(Protocol):
-    """Runs a training or evaluation stage (``train-sft``, ``train-rl``, ``eval``) and returns
-    its metrics; writes checkpoints and metrics under ``ctx.out_dir``."""
+    """Runs a training stage (``train-sft``, ``train-rl``) and returns its metrics; writes
+    checkpoints and metrics under ``ctx.out_dir``."""
+
+    def run(self, ctx: StageContext) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Runs the ``eval`` stage: measures one or more models (e.g. on held-out arenas) and
+    returns the metrics for the run report; writes its results under ``ctx.out_dir``."""
 
     def run(self, ctx: StageContext) -> Mapping[str, Any]: ...
 
@@ -275,6 +283,7 @@ KIND_PROTOCOLS: dict[str, type] = {
     "tool_call_parser": ToolCallParser,
     "tracker": Tracker,
     "trainer": Trainer,
+    "evaluator": Evaluator,
 }
 STAGE_KINDS = (
     "tool_graph_source",

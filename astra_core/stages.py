@@ -4,7 +4,8 @@
     summary = run_stage(stage, config, plugins, out_dir)
 
 Synthesis stages compose the components their section names (source -> sampler, generator) and
-write records through the store; training stages hand the whole stage to a ``trainer``.
+write records through the store; training stages hand the whole stage to a ``trainer``, the
+eval stage to an ``evaluator``.
 """
 
 from __future__ import annotations
@@ -127,17 +128,18 @@ class SynthArenasStage(Stage):
 
 
 class TrainerStage(Stage):
-    """A stage run entirely by the ``trainer`` its section names."""
+    """A stage run entirely by the ``trainer`` (training) or ``evaluator`` (eval) its section
+    names: the field's name is also the component's kind."""
 
     section: TrainSection | EvalSection
 
     def execute(self, ctx: StageContext) -> Mapping[str, Any]:
         if isinstance(self.section, TrainSection):
-            field, spec = "trainer", self.section.trainer
+            kind, spec = "trainer", self.section.trainer
         else:
-            field, spec = "evaluator", self.section.evaluator
-        trainer = ctx.build("trainer", spec, key=f"{self.name}.{field}")
-        return dict(trainer.run(ctx) or {})
+            kind, spec = "evaluator", self.section.evaluator
+        component = ctx.build(kind, spec, key=f"{self.name}.{kind}")
+        return dict(component.run(ctx) or {})
 
 
 class TrainSFTStage(TrainerStage):

@@ -193,7 +193,7 @@ def _build_policy(
     arenas: Sequence[Arena], model_dir: Path, sft_steps: int, seed: int, log: bool
 ) -> None:
     import torch
-    from astra_training.options import TinyModelOptions
+    from astra_training.sft_options import TinyModelOptions
     from astra_training.tiny_model import (
         build_tiny_model,
         count_parameters,

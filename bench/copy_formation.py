@@ -42,8 +42,8 @@ from astra_arenas.names import NameForge
 from astra_training.assistant_mask import TokenizedConversation
 from astra_training.batches import Batch, collate
 from astra_training.conversations import Conversation
-from astra_training.options import TinyModelOptions
 from astra_training.sft_loss import assistant_nll
+from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import build_tiny_model_for
 
 from astra_core.config import load_config

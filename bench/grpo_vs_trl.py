@@ -110,9 +110,9 @@ class OurSteps:
 
     def __init__(self, setup: Setup, args: argparse.Namespace, order: Sequence[Arena]) -> None:
         from accelerate import Accelerator
-        from astra_rl_training.generation import Sampling
-        from astra_rl_training.options import RLOptions, RolloutOptions
-        from astra_rl_training.trainer import RLTrainer, make_engine
+        from astra_training.generation import Sampling
+        from astra_training.rl_options import RLOptions, RolloutOptions
+        from astra_training.rl_trainer import RLTrainer, make_engine
 
         from astra_core.models import load_model_and_tokenizer
 
@@ -356,7 +356,7 @@ def run_trl(
 
 def prompts_match(trainer: Any, arenas: Sequence[Arena]) -> bool:
     """Whether TRL renders each arena's prompt to the ids our engine starts from."""
-    from astra_rl_training.chat_tokens import ChatTokens
+    from astra_training.chat_tokens import ChatTokens
 
     chat = ChatTokens(trainer.processing_class)
     for arena in {a.id: a for a in arenas}.values():

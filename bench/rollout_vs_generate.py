@@ -100,9 +100,9 @@ def main() -> int:
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
 
-    from astra_rl_training.generation import Sampling
-    from astra_rl_training.options import RolloutOptions
-    from astra_rl_training.trainer import make_engine
+    from astra_training.generation import Sampling
+    from astra_training.rl_options import RolloutOptions
+    from astra_training.rl_trainer import make_engine
 
     from astra_core.models import load_model_and_tokenizer
 

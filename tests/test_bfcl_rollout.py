@@ -18,10 +18,10 @@ pytest.importorskip(
 pytest.importorskip("mpmath", reason="mpmath is not installed (bfcl-eval's MathAPI needs it)")
 
 from astra_bfcl import data
-from astra_rl_training.generation import Sampling
-from astra_rl_training.options import RolloutOptions
-from astra_rl_training.trainer import make_engine, runtime_factory
-from astra_training.options import TinyModelOptions
+from astra_training.generation import Sampling
+from astra_training.rl_options import RolloutOptions
+from astra_training.rl_trainer import make_engine, runtime_factory
+from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import build_tiny_model
 from test_bfcl import generate, ground_truth
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from astra_rl_training.report_sections import EVAL_ROWS
+from astra_training.report_sections import EVAL_ROWS
 
 try:
     import tomllib

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from astra_rl_algorithms import DAPO, GRPO, GSPO, RLOO, AdaptiveBatchFiller, DrGRPO, ReinforcePP
+from astra_rl_algorithms import DAPO, GRPO, GSPO, RLOO, DrGRPO, ReinforcePP
 from astra_rl_algorithms.options import (
     DAPOOptions,
     DrGRPOOptions,
@@ -16,6 +16,7 @@ from astra_rl_algorithms.options import (
     ReinforcePPOptions,
 )
 from astra_rl_algorithms.overlong import overlong_mask, soft_overlong_penalty
+from astra_training.batch_filling import AdaptiveBatchFiller
 
 from astra_core.errors import ConfigError
 from astra_core.options import ComponentSpec

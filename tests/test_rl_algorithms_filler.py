@@ -8,8 +8,7 @@ import json
 import attrs
 import pytest
 import torch
-from astra_rl_algorithms import AdaptiveBatchFiller
-from astra_rl_algorithms.batch_filling import default_reward, population_std
+from astra_training.batch_filling import AdaptiveBatchFiller, default_reward, population_std
 
 from astra_core.records import Reward
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from astra_rl_training.grounding import copied_arguments
+from astra_training.grounding import copied_arguments
 
 
 def call(name: str, **arguments: object) -> dict[str, object]:

@@ -13,15 +13,16 @@ import pytest
 import torch
 from astra_rl_algorithms.algorithms import GRPO
 from astra_rl_algorithms.options import GRPOOptions
-from astra_rl_training import trainer as trainer_module
-from astra_rl_training.chat_tokens import ChatTokens
-from astra_rl_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
-from astra_rl_training.interleaved import InterleavedGenerate, sampling_scores
-from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.options import RLOptions, RolloutOptions
-from astra_rl_training.rollout import Rollout, RolloutEngine
-from astra_rl_training.trainer import RLTrainer, make_engine, pad_batch, token_logprobs
-from astra_training.options import TinyModelOptions
+from astra_training import rl_trainer as trainer_module
+from astra_training.chat_tokens import ChatTokens
+from astra_training.forward_pass import ForwardArgs
+from astra_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
+from astra_training.interleaved import InterleavedGenerate, sampling_scores
+from astra_training.logprobs import completion_logprobs
+from astra_training.rl_options import RLOptions, RolloutOptions
+from astra_training.rl_trainer import RLTrainer, make_engine, pad_batch, token_logprobs
+from astra_training.rollout import Rollout, RolloutEngine
+from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config

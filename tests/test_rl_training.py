@@ -18,13 +18,14 @@ import pytest
 import tomllib
 import torch
 from astra_arenas.demonstrations import dependency_levels
-from astra_rl_training.checkpoint import load_checkpoint, save_checkpoint
-from astra_rl_training.generation import Sampling
-from astra_rl_training.options import RLOptions, RolloutOptions
-from astra_rl_training.trainer import RLTrainer, _episode_metrics, make_engine
+from astra_training.checkpoints import CheckpointManager
+from astra_training.generation import Sampling
+from astra_training.rl_options import RLOptions, RolloutOptions
+from astra_training.rl_trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core import hookimpl
+from astra_core.accelerate_setup import make_accelerator
 from astra_core.config import parse_config
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import LoraOptions, with_lora
@@ -60,7 +61,7 @@ def run_dir(tmp_path_factory) -> Path:
     run_stage("synth-arenas", config, plugins, out, quiet=True)
     arenas = list(RecordStore(out / "synth-arenas", Arena).iter_records())
     texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 3
-    from astra_training.options import TinyModelOptions
+    from astra_training.sft_options import TinyModelOptions
 
     build_tiny_model(
         texts,
@@ -327,32 +328,28 @@ def test_a_bfloat16_policy_rolls_out_trains_and_is_evaluated(run_dir, tmp_path):
 
 
 def test_a_checkpoint_of_adapters_restores_them_exactly(run_dir, tmp_path):
-    def adapted() -> tuple[torch.nn.Module, torch.optim.Optimizer, object, object]:
+    def adapted() -> tuple[torch.nn.Module, object, CheckpointManager]:
         model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
         model = with_lora(model, LoraOptions(r=4))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-3)
-        return (
-            model,
-            optimizer,
-            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1),
-            tokenizer,
+        accelerator = make_accelerator()
+        model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(
+            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1)
         )
+        ckpts = CheckpointManager(tmp_path, accelerator, keep_full_state=1, keep_weights=1)
+        return model, tokenizer, ckpts
 
-    model, optimizer, scheduler, tokenizer = adapted()
+    model, tokenizer, ckpts = adapted()
     with torch.no_grad():  # as after training: adapters away from their zero start
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn_like(p))
-    saved = save_checkpoint(
-        tmp_path, 3, model=model, tokenizer=tokenizer, optimizer=optimizer,
-        scheduler=scheduler, trainer_state={}, keep=1,
-    )  # fmt: skip
+    saved = ckpts.save(3, model, tokenizer, {})
     assert not list((saved / "model").glob("model*.safetensors"))  # adapters only
-    fresh, optimizer2, scheduler2, _ = adapted()
-    assert (
-        load_checkpoint(saved, model=fresh, optimizer=optimizer2, scheduler=scheduler2)["step"] == 3
-    )
+    fresh, _, ckpts2 = adapted()
+    assert ckpts2.load(saved)["step"] == 3
     want, got = model.state_dict(), fresh.state_dict()
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
@@ -390,7 +387,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit)
     engine.generator = GoldPolicy(arenas, engine.chat, parser)
     gold, _ = engine.run([a for a in arenas for _ in range(2)], Sampling(do_sample=False))
 
-    from astra_rl_training.trainer import pad_batch, token_logprobs
+    from astra_training.rl_trainer import pad_batch, token_logprobs
 
     builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
     trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0, turn_credit=turn_credit), builder)
@@ -423,7 +420,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit)
 def test_renamed_arenas_are_rolled_out_over_fresh_names_and_still_verify(run_dir):
     """rename_arenas: the picked arenas reach the engine renamed (new question, new id), and
     their renamed verified calls, run against the renamed tool code, still score 1."""
-    from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
+    from astra_training.batch_filling import AdaptiveBatchFiller
 
     arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())[:4]
     engine, parser = engine_for(run_dir)
@@ -497,7 +494,7 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
     """turn_credit: the tokens of a turn whose calls solved sub-questions get more than the
     episode's advantage, those of a turn whose calls failed get less, the final answer gets
     the episode's advantage alone."""
-    from astra_rl_training.turn_credit import padded_advantages, token_advantages, turn_spans
+    from astra_training.turn_credit import padded_advantages, token_advantages, turn_spans
 
     arenas = list(RecordStore(run_dir / "synth-arenas", Arena).iter_records())
     arena = next(a for a in arenas if len(dependency_levels(a)) >= 2)
@@ -536,7 +533,7 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
     assert torch.equal(padded[0, : len(gold.ids) - 1], g_adv[1:])
 
     # the carry-over buffer's checkpoint keeps the credit
-    from astra_rl_training.trainer import _buffer_decoder, _decode, _encode
+    from astra_training.rl_trainer import _buffer_decoder, _decode, _encode
 
     assert _decode(json.loads(json.dumps(_encode(bad)))) == bad
     # a checkpoint of a version that kept no credit resumes without turn credit, not with it

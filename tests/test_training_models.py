@@ -18,7 +18,7 @@ from astra_training.assistant_mask import (
 )
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import Conversation, normalize_messages
-from astra_training.options import TinyModelOptions
+from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import (
     SPECIAL_TOKENS,
     build_tiny_model_for,

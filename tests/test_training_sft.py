@@ -18,7 +18,8 @@ from astra_training.assistant_mask import tokenize_conversation
 from astra_training.batches import collate, make_rows
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import normalize_messages
-from astra_training.sft_loss import ForwardArgs, assistant_nll, common_prefix_length
+from astra_training.forward_pass import ForwardArgs
+from astra_training.sft_loss import assistant_nll, common_prefix_length
 from astra_training.tiny_model import build_tiny_model, render_conversations
 from safetensors.torch import load_file
 from test_training_conversations import make_conversations, write_conversations
@@ -65,7 +66,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
     from astra_training.conversations import read_jsonl
-    from astra_training.options import TinyModelOptions
+    from astra_training.sft_options import TinyModelOptions
 
     texts = render_conversations(read_jsonl(data))
     return build_tiny_model(

@@ -1,5 +1,5 @@
-"""RL algorithms (GRPO as the paper, Dr.GRPO, DAPO, GSPO, RLOO, REINFORCE++) and the paper's
-adaptive batch filling, usable with any of them."""
+"""RL algorithms (GRPO as the paper, Dr.GRPO, DAPO, GSPO, RLOO, REINFORCE++). The paper's
+adaptive batch filling, usable with any of them, is the RL trainer's (bundled training plugin)."""
 
 from astra_rl_algorithms.algorithms import (
     DAPO,
@@ -10,14 +10,12 @@ from astra_rl_algorithms.algorithms import (
     PolicyGradientAlgorithm,
     ReinforcePP,
 )
-from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 __all__ = [
     "DAPO",
     "GRPO",
     "GSPO",
     "RLOO",
-    "AdaptiveBatchFiller",
     "DrGRPO",
     "PolicyGradientAlgorithm",
     "ReinforcePP",

@@ -12,8 +12,8 @@ offers two keywords of ``policy_loss`` and a few attributes a trainer may use:
 * ``aggregation``: how token losses are reduced ("token-mean", "sequence-constant",
   "sequence-mean").
 
-Groups with no reward variance are dropped by ``astra_rl_algorithms.batch_filling
-.AdaptiveBatchFiller``, which works with any algorithm.
+Groups with no reward variance are dropped by the RL trainer's adaptive batch filling (the
+training plugin's ``AdaptiveBatchFiller``), which works with any algorithm.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import attrs
 
 from astra_core.errors import AstraError
 from astra_core.turn_masks import turn_runs
+from astra_training.chat_tokens import token_ids
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
@@ -117,14 +118,6 @@ def assistant_char_spans(
     return full, spans
 
 
-def _ids(encoded: Any) -> list[int]:
-    if hasattr(encoded, "keys"):
-        encoded = encoded["input_ids"]
-    if encoded and isinstance(encoded[0], list):
-        encoded = encoded[0]
-    return [int(i) for i in encoded]
-
-
 def tokenize_conversation(
     tokenizer: Any,
     messages: Sequence[Mapping[str, Any]],
@@ -147,7 +140,7 @@ def tokenize_conversation(
             return_dict=True,
             return_assistant_tokens_mask=True,
         )
-        ids = _ids(encoded)
+        ids = token_ids(encoded)
         mask = [int(m) for m in encoded["assistant_masks"]]
         if not all(trained):
             mask = _without_untrained_turns(mask, trained, where)
@@ -155,7 +148,7 @@ def tokenize_conversation(
     text, spans = assistant_char_spans(tokenizer, messages, tools, where)
     spans = [span for span, keep in zip(spans, trained, strict=True) if keep]
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = _ids(encoded)
+    ids = token_ids(encoded)
     mask = [0] * len(ids)
     for t, (start, end) in enumerate(encoded["offset_mapping"]):
         if end > start and any(s <= start and end <= e for s, e in spans):

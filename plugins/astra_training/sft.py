@@ -40,8 +40,10 @@ from astra_training.assistant_mask import (
 from astra_training.batches import Row, RowStream, collate, make_rows, row_targets
 from astra_training.checkpoints import CheckpointManager
 from astra_training.conversations import Conversation, from_trajectories, read_jsonl
-from astra_training.options import SFTOptions
-from astra_training.sft_loss import ForwardArgs, assistant_nll
+from astra_training.forward_pass import ForwardArgs
+from astra_training.optimization import adamw, cosine_schedule
+from astra_training.sft_loss import assistant_nll
+from astra_training.sft_options import SFTOptions
 from astra_training.tiny_model import build_tiny_model_for, count_parameters
 
 DONE = "sft_done.json"
@@ -228,7 +230,7 @@ class SFTTrainer:
         per_step = o.batch_size * o.grad_accum * world
         total_steps = o.max_steps or max(1, math.ceil(o.epochs * len(rows) / per_step))
         trainable = trainable_parameters(model)
-        optimizer = torch.optim.AdamW(
+        optimizer = adamw(
             trainable,
             lr=o.lr,
             betas=(o.adam_beta1, o.adam_beta2),
@@ -411,21 +413,6 @@ class SFTTrainer:
             "tokens": float(totals[1]),
             "target_tokens": float(denominator),
         }
-
-
-def cosine_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup to the peak over ``warmup`` steps, then a cosine to ``min_ratio`` x peak.
-    Step ``s`` trains with the factor at ``s`` (the first step at 1/warmup of the peak)."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        progress = (step - warmup) / max(1, total - warmup)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def check_packing_isolation(model: Any) -> None:

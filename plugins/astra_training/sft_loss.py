@@ -13,40 +13,19 @@ gradient are those of the plain forward pass, at a fraction of the cost when the
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-import attrs
 import torch
 import torch.nn.functional as F
 
-from astra_core.lora import forward_module
 from astra_training.batches import Batch
-
-MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a second forward call
-
-
-@attrs.frozen
-class ForwardArgs:
-    """What the model's ``forward`` accepts: ``logits_to_keep``, and the name of its key/value
-    cache argument (``cache`` in transformers 5.2x, ``past_key_values`` before)."""
-
-    logits_to_keep: bool = False
-    cache: str = "past_key_values"
-
-    @classmethod
-    def of(cls, model: Any) -> ForwardArgs:
-        inner = forward_module(model)
-        try:
-            params = inspect.signature(inner.forward).parameters
-        except (TypeError, ValueError):
-            return cls()
-        return cls("logits_to_keep" in params, "cache" if "cache" in params else "past_key_values")
-
-
-def _returned_cache(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
+from astra_training.forward_pass import (
+    MIN_SHARED_PREFIX,
+    ForwardArgs,
+    common_prefix,
+    prefix_pass,
+    suffix_pass,
+)
 
 
 def _nll(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -59,13 +38,7 @@ def _nll(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> t
 
 def common_prefix_length(batch: Batch) -> int:
     """Tokens every row starts with, leaving each row at least one token of its own."""
-    ids = batch.input_ids
-    if ids.shape[0] < 2:
-        return 0
-    limit = min(batch.lengths) - 1
-    same = (ids[:, :limit] == ids[:1, :limit]).all(dim=0)
-    differs = (~same).nonzero()
-    return int(differs[0]) if len(differs) else max(limit, 0)
+    return common_prefix(batch.input_ids, min(batch.lengths))
 
 
 def assistant_nll(
@@ -97,41 +70,22 @@ def assistant_nll(
 
 def _shared_prefix_nll(model: Any, batch: Batch, prefix: int, args: ForwardArgs) -> torch.Tensor:
     ids, targets = batch.input_ids, batch.targets
-    keep_logits = args.logits_to_keep
-    rows, width = ids.shape
+    rows = ids.shape[0]
     weights = targets[:, 1:]  # weights[:, t]: the target at t + 1, predicted at position t
     # 1. the prefix, once; its positions 0..prefix-1 predict tokens 1..prefix
     pre_w = weights[:, :prefix]
     pre_cols = pre_w.any(dim=0).nonzero().squeeze(-1)
-    out = model(
-        input_ids=ids[:1, :prefix],
-        use_cache=True,
-        **({"logits_to_keep": pre_cols} if keep_logits else {}),
-    )
-    cache = _returned_cache(out)
+    pre_logits, cache = prefix_pass(model, ids, prefix, pre_cols, args)
     total = ids.new_zeros((), dtype=torch.float32)
     if len(pre_cols):
-        pre_logits = out.logits if keep_logits else out.logits[:, pre_cols]
         # the same logits serve every row; each row weighs them with its own targets
         pre_logits = pre_logits.expand(rows, -1, -1)
         total = total + _nll(pre_logits, ids[:, pre_cols + 1], pre_w[:, pre_cols])
     # 2. every row's own tokens, attending to the repeated prefix cache
-    cache.batch_repeat_interleave(rows)
     suf_w = weights[:, prefix:]
     suf_cols = suf_w.any(dim=0).nonzero().squeeze(-1)
     if not len(suf_cols):
         return total
     assert batch.attention_mask is not None  # packed rows never share a prefix
-    attention = torch.cat([ids.new_ones((rows, prefix)), batch.attention_mask[:, prefix:]], dim=1)
-    positions = torch.arange(prefix, width, device=ids.device).expand(rows, -1)
-    logits = model(
-        input_ids=ids[:, prefix:],
-        attention_mask=attention,
-        position_ids=positions,
-        use_cache=True,
-        **{args.cache: cache},
-        **({"logits_to_keep": suf_cols} if keep_logits else {}),
-    ).logits
-    if not keep_logits:
-        logits = logits[:, suf_cols]
+    logits = suffix_pass(model, ids, batch.attention_mask, prefix, cache, suf_cols, args)
     return total + _nll(logits, ids[:, prefix + suf_cols + 1], suf_w[:, suf_cols])

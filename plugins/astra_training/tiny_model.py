@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from astra_training.chat_template import chat_template
 from astra_training.conversations import Conversation
-from astra_training.options import TinyModelOptions
+from astra_training.sft_options import TinyModelOptions
 
 T = TypeVar("T")
 

@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 import torch
 
-from astra_rl_training.generation import (
+from astra_training.forward_pass import ForwardArgs, returned_cache
+from astra_training.generation import (
     PaddedGenerate,
     Sampling,
     eval_mode,
@@ -31,7 +32,6 @@ from astra_rl_training.generation import (
     padded_positions,
     plain_cache_layers,
 )
-from astra_rl_training.logprobs import ForwardArgs, returned_cache
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
 # episode is over

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import torch
 
-from astra_rl_training.logprobs import ForwardArgs, returned_cache
+from astra_training.forward_pass import ForwardArgs, returned_cache
 
 
 @attrs.frozen

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from astra_rl_algorithms.batch_filling import AdaptiveBatchFiller
 
 from astra_core._splits import is_holdout
-from astra_core.accelerate_setup import forget_accelerator_settings
+from astra_core.accelerate_setup import make_accelerator
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import merged, trainable_parameters, with_lora
@@ -22,15 +21,18 @@ from astra_core.protocols import CallCreditVerifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.tool_errors import call_failed
-from astra_rl_training.chat_tokens import ChatTokens
-from astra_rl_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from astra_rl_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
-from astra_rl_training.grounding import copied_arguments
-from astra_rl_training.interleaved import InterleavedGenerate
-from astra_rl_training.logprobs import ForwardArgs, completion_logprobs
-from astra_rl_training.options import RLOptions, RolloutOptions
-from astra_rl_training.rollout import Rollout, RolloutEngine
-from astra_rl_training.turn_credit import padded_advantages, token_advantages
+from astra_training.batch_filling import AdaptiveBatchFiller
+from astra_training.chat_tokens import ChatTokens
+from astra_training.checkpoints import CheckpointManager
+from astra_training.forward_pass import ForwardArgs
+from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_training.grounding import copied_arguments
+from astra_training.interleaved import InterleavedGenerate
+from astra_training.logprobs import completion_logprobs
+from astra_training.optimization import adamw, constant_schedule
+from astra_training.rl_options import RLOptions, RolloutOptions
+from astra_training.rollout import Rollout, RolloutEngine
+from astra_training.turn_credit import padded_advantages, token_advantages
 
 
 def load_arenas(
@@ -205,12 +207,8 @@ class RLTrainer:
             )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from accelerate import Accelerator
-        from transformers import get_constant_schedule_with_warmup
-
         o = self.options
-        forget_accelerator_settings()  # not an earlier stage's mixed precision (SFT's autocast)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        accelerator = make_accelerator()
         arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
         unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []
         if unnamed:  # refused before any rollout, not at the step that first picks one
@@ -224,9 +222,10 @@ class RLTrainer:
         model = with_lora(model, o.lora, stage=ctx.stage)
         trainable = trainable_parameters(model)
         counts = (sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters()))
-        optimizer = torch.optim.AdamW(trainable, lr=o.lr, weight_decay=o.weight_decay)
-        scheduler = get_constant_schedule_with_warmup(optimizer, o.warmup_steps)
+        optimizer = adamw(trainable, lr=o.lr, weight_decay=o.weight_decay)
+        scheduler = constant_schedule(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(scheduler)
         policy = accelerator.unwrap_model(model)
         engine = make_engine(
             policy,
@@ -238,12 +237,17 @@ class RLTrainer:
             hook=ctx.hook,
         )
         filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
-        ckpt_dir = ctx.out_dir / "checkpoints"
+        ckpts = CheckpointManager(
+            ctx.out_dir / "checkpoints",
+            accelerator,
+            keep_full_state=o.keep_checkpoints,
+            keep_weights=o.keep_checkpoints,
+        )
         metrics_path = ctx.out_dir / "metrics.jsonl"
         start = 0
-        latest = latest_checkpoint(ckpt_dir)
+        latest = ckpts.latest_full()
         if latest is not None:
-            state = load_checkpoint(latest, model=policy, optimizer=optimizer, scheduler=scheduler)
+            state = ckpts.load(latest)
             start = int(state["step"])
             if state.get("filler"):
                 filler.load_state_dict(
@@ -290,7 +294,7 @@ class RLTrainer:
             m.update(
                 {
                     "step": step + 1,
-                    "lr": scheduler.get_last_lr()[0],
+                    "lr": float(scheduler.get_last_lr()[0]),
                     "rollout_s": t_roll,
                     "train_s": t_train,
                     "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
@@ -304,18 +308,10 @@ class RLTrainer:
                 with metrics_path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(m) + "\n")
             if o.checkpoint_every and (step + 1) % o.checkpoint_every == 0 and step + 1 < o.steps:
-                accelerator.wait_for_everyone()
-                if accelerator.is_main_process:
-                    save_checkpoint(
-                        ckpt_dir,
-                        step + 1,
-                        model=policy,
-                        tokenizer=tokenizer,
-                        optimizer=optimizer,
-                        scheduler=scheduler,
-                        trainer_state={"filler": filler.state_dict(encode=_encode)},
-                        keep=o.keep_checkpoints,
-                    )
+                # every process: save_state writes each one's RNG states
+                ckpts.save(
+                    step + 1, model, tokenizer, {"filler": filler.state_dict(encode=_encode)}
+                )
         accelerator.wait_for_everyone()
         final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:

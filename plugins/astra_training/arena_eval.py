@@ -1,4 +1,4 @@
-"""The ``arena-eval`` trainer: models side by side on held-out arenas."""
+"""The ``arena-eval`` evaluator: models side by side on held-out arenas."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.models import load_model_and_tokenizer, resolve_model
 from astra_core.registry import ComponentBuilder
-from astra_rl_training.generation import Sampling
-from astra_rl_training.options import EvalOptions
-from astra_rl_training.trainer import _episode_metrics, load_arenas, make_engine
+from astra_training.generation import Sampling
+from astra_training.rl_options import EvalOptions
+from astra_training.rl_trainer import _episode_metrics, load_arenas, make_engine
 
 
 class ArenaEvaluator:

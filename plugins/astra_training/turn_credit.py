@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from astra_core.turn_masks import turn_runs
-from astra_rl_training.rollout import Rollout
+from astra_training.rollout import Rollout
 
 
 def turn_spans(rollout: Rollout) -> list[tuple[int, int, int]]:

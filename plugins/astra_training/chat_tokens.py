@@ -15,8 +15,9 @@ from typing import Any
 _PROBE = [{"role": "user", "content": "probe"}, {"role": "assistant", "content": "probe"}]
 
 
-def _ids(encoded: Any) -> list[int]:
-    # transformers 5 returns a BatchEncoding from apply_chat_template(tokenize=True)
+def token_ids(encoded: Any) -> list[int]:
+    """The ids of one tokenized text, whatever the tokenizer returned: a list, a batch of one,
+    or a mapping (transformers 5 returns a BatchEncoding from apply_chat_template)."""
     if isinstance(encoded, Mapping) or hasattr(encoded, "keys"):
         encoded = encoded["input_ids"]
     if encoded and isinstance(encoded[0], list):
@@ -59,7 +60,7 @@ class ChatTokens:
         return self.encode(text)
 
     def encode(self, text: str) -> list[int]:
-        return _ids(self.tokenizer(text, add_special_tokens=False))
+        return token_ids(self.tokenizer(text, add_special_tokens=False))
 
     def continuation_ids(self, messages: Sequence[Mapping[str, Any]]) -> list[int]:
         """Ids that follow an assistant turn's end token: ``messages`` (the turn's tool

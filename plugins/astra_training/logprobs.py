@@ -17,56 +17,18 @@ hybrid caches, gradient checkpointing) take the plain pass.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import torch
 
-from astra_core.lora import forward_module
-
-MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a second forward call
-
-
-@attrs.frozen
-class ForwardArgs:
-    """What a causal LM's ``forward`` accepts: ``logits_to_keep``, the name of its key/value
-    cache argument (``cache`` in transformers 5.2x, ``past_key_values`` before), and whether
-    a prefix cache may be shared (every layer is full attention)."""
-
-    logits_to_keep: bool = False
-    cache: str = "past_key_values"
-    shareable_cache: bool = False
-
-    @classmethod
-    def of(cls, model: Any) -> ForwardArgs:
-        inner = forward_module(model)
-        try:
-            params = inspect.signature(inner.forward).parameters
-        except (TypeError, ValueError):
-            return cls()
-        config = getattr(inner, "config", None)
-        layer_types = getattr(config, "layer_types", None) or ()
-        # transformers 5 renamed is_gradient_checkpointing (the old name warns)
-        checkpointing = getattr(inner, "is_activation_checkpointing", None)
-        if checkpointing is None:
-            checkpointing = getattr(inner, "is_gradient_checkpointing", False)
-        shareable = (
-            "use_cache" in params
-            and all(t == "full_attention" for t in layer_types)
-            and not checkpointing
-        )
-        return cls(
-            "logits_to_keep" in params,
-            "cache" if "cache" in params else "past_key_values",
-            shareable,
-        )
-
-
-def returned_cache(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else getattr(output, "past_key_values", None)
+from astra_training.forward_pass import (
+    MIN_SHARED_PREFIX,
+    ForwardArgs,
+    common_prefix,
+    prefix_pass,
+    suffix_pass,
+)
 
 
 def completion_logprobs(
@@ -103,7 +65,7 @@ def completion_logprobs(
         cols = g_mask.any(dim=0).nonzero().squeeze(-1)  # position t predicts token t + 1
         if not len(cols):
             continue
-        prefix = _common_prefix(g_ids, lengths[index]) if args.shareable_cache else 0
+        prefix = common_prefix(g_ids, int(lengths[index].min())) if args.shareable_cache else 0
         logits = None
         if prefix >= MIN_SHARED_PREFIX:
             logits = _shared_prefix_logits(model, g_ids, g_att, cols, prefix, args)
@@ -112,16 +74,6 @@ def completion_logprobs(
         lp = _gather_logprobs(logits, g_ids[:, cols + 1], temperature)
         out = out.index_put((index[:, None], cols[None, :]), lp)
     return out
-
-
-def _common_prefix(ids: torch.Tensor, lengths: torch.Tensor) -> int:
-    """Tokens every row starts with, leaving each row at least one token of its own."""
-    if ids.shape[0] < 2:
-        return 0
-    limit = int(lengths.min()) - 1
-    same = (ids[:, :limit] == ids[:1, :limit]).all(dim=0)
-    differs = (~same).nonzero()
-    return int(differs[0]) if len(differs) else max(limit, 0)
 
 
 def _logits_at(
@@ -144,35 +96,17 @@ def _shared_prefix_logits(
 ) -> torch.Tensor | None:
     """Logits at ``cols`` with ``ids[:, :prefix]`` (the same in every row) run once; None when
     the model gives back no cache that can be repeated for the rows."""
-    rows, width = ids.shape
-    keep = args.logits_to_keep
+    rows = ids.shape[0]
     pre_cols, suf_cols = cols[cols < prefix], cols[cols >= prefix] - prefix
     # 1. the prefix, once; its positions 0..prefix-1 predict tokens 1..prefix
-    out = model(
-        input_ids=ids[:1, :prefix],
-        use_cache=True,
-        **({"logits_to_keep": pre_cols} if keep else {}),
-    )
-    cache = returned_cache(out)
+    pre_logits, cache = prefix_pass(model, ids, prefix, pre_cols, args)
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):
         return None
-    pre_logits = (out.logits if keep else out.logits[:, pre_cols]).expand(rows, -1, -1)
+    pre_logits = pre_logits.expand(rows, -1, -1)
     if not len(suf_cols):
         return pre_logits
     # 2. every row's own tokens, attending to the prefix cache repeated for each row
-    cache.batch_repeat_interleave(rows)
-    suffix_attention = torch.cat([attention.new_ones((rows, prefix)), attention[:, prefix:]], 1)
-    positions = torch.arange(prefix, width, device=ids.device).expand(rows, -1)
-    logits = model(
-        input_ids=ids[:, prefix:],
-        attention_mask=suffix_attention,
-        position_ids=positions,
-        use_cache=True,
-        **{args.cache: cache},
-        **({"logits_to_keep": suf_cols} if keep else {}),
-    ).logits
-    if not keep:
-        logits = logits[:, suf_cols]
+    logits = suffix_pass(model, ids, attention, prefix, cache, suf_cols, args)
     # cols is sorted: the prefix's positions come first
     return torch.cat([pre_logits, logits], dim=1) if len(pre_cols) else logits
 

@@ -17,8 +17,8 @@ import attrs
 
 from astra_core.protocols import CallCreditVerifier, ToolCallParser, Verifier
 from astra_core.records import Arena, Episode, Reward, ToolCallResult, tool_name
-from astra_rl_training.chat_tokens import ChatTokens
-from astra_rl_training.generation import Sampling
+from astra_training.chat_tokens import ChatTokens
+from astra_training.generation import Sampling
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant that answers questions by calling tools. Call the tools you "

@@ -124,7 +124,8 @@ def builder() -> Any:
     from astra_core.pipeline import prepare
     from astra_core.registry import ComponentBuilder
 
-    return ComponentBuilder(prepare(parse_config({}))[1].registry)
+    plugins = prepare(parse_config({}))[1]
+    return ComponentBuilder(plugins.registry, hook=plugins.hook)
 
 
 def prepare_setup(

@@ -148,6 +148,7 @@ class OurSteps:
             parser=self.trainer.parser,
             verifier=self.trainer.verifier,
             sandbox=self.trainer.sandbox,
+            hook=self.trainer.builder.hook,
         )
         self.sampling = Sampling(do_sample=True, temperature=args.temperature, top_k=args.top_k)
         self.rows: list[dict[str, float]] = []

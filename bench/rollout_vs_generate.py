@@ -128,6 +128,7 @@ def main() -> int:
         parser=b.build("tool_call_parser", "hermes"),
         verifier=b.build("verifier", "subtask-f1"),
         sandbox=sandbox,
+        hook=b.hook,
     )
     counter = PassCounter(model)
     arenas = [setup.arenas[i % len(setup.arenas)] for i in range(args.groups)]

@@ -109,7 +109,7 @@ class AlternatingVerifier:
     def __init__(self) -> None:
         self.scored = 0
 
-    def score(self, arena: Any, calls: Any) -> Any:
+    def score(self, arena: Any, episode: Any) -> Any:
         from astra_core.records import Reward
 
         self.scored += 1

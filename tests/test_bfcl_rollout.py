@@ -18,9 +18,10 @@ pytest.importorskip(
 pytest.importorskip("mpmath", reason="mpmath is not installed (bfcl-eval's MathAPI needs it)")
 
 from astra_bfcl import data
+from astra_training.arena_family import runtime_factory
 from astra_training.generation import Sampling
 from astra_training.rl_options import RolloutOptions
-from astra_training.rl_trainer import make_engine, runtime_factory
+from astra_training.rl_trainer import make_engine
 from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import build_tiny_model
 from test_bfcl import generate, ground_truth
@@ -152,14 +153,13 @@ def test_eval_stage_plays_bfcl_arenas_with_their_runtime_and_verifier(tmp_path, 
         {
             "run": {"name": "bfcl-eval"},
             "synth-arenas": {
-                "generator": {"name": "bfcl-multi-turn", "limit": 1, "categories": ["miss_func"]}
+                "holdout_fraction": 1.0,  # every arena: there is no training here
+                "generator": {"name": "bfcl-multi-turn", "limit": 1, "categories": ["miss_func"]},
             },
             "eval": {
                 "evaluator": {
                     "name": "arena-eval",
                     "models": [str(model_dir)],
-                    "holdout_fraction": 1.0,  # every arena: there is no training here
-                    "verifier": "bfcl-multi-turn",
                     "sandbox": "subprocess",
                     "rollout": {"max_new_tokens": 8, "max_turns": 2, "max_length": 16384},
                 }

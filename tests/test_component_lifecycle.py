@@ -30,7 +30,7 @@ class Verifier:
     def __init__(self, events: Events, name: str, *, fail_close: bool = False) -> None:
         self.events, self.name, self.fail_close = events, name, fail_close
 
-    def score(self, arena: Arena, calls: Any) -> Reward:
+    def score(self, arena: Arena, episode: Any) -> Reward:
         return Reward(value=0.0)
 
     def close(self) -> None:
@@ -73,7 +73,7 @@ def plugin(events: Events, *, fail: bool = False) -> object:
 
 
 class NoClose:
-    def score(self, arena: Arena, calls: Any) -> Reward:
+    def score(self, arena: Arena, episode: Any) -> Reward:
         return Reward(value=0.0)
 
 

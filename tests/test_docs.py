@@ -157,7 +157,7 @@ def test_configuration_example_from_the_guide_validates_its_options():
         def __init__(self, threshold: float, sandbox: object) -> None:
             self.threshold = threshold
 
-        def score(self, arena: object, calls: object) -> None:
+        def score(self, arena: object, episode: object) -> None:
             return None
 
     module.Thresholded = Thresholded  # type: ignore[attr-defined]

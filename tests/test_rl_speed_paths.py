@@ -30,6 +30,7 @@ from astra_core.errors import ConfigError
 from astra_core.lora import LoraOptions, with_lora
 from astra_core.models import load_model_and_tokenizer
 from astra_core.pipeline import prepare
+from astra_core.plugins import load_plugins
 from astra_core.protocols import ParsedTurn
 from astra_core.records import Arena, Episode, Reward, ToolCallResult
 from astra_core.registry import ComponentBuilder
@@ -275,8 +276,8 @@ class NoCalls:
 
 
 class ZeroVerifier:
-    def score(self, arena: Arena, calls: Any) -> Reward:
-        return Reward(0.0, calls=len(calls))
+    def score(self, arena: Arena, episode: Episode) -> Reward:
+        return Reward(0.0, calls=len(episode.calls))
 
 
 class Scripted:
@@ -354,6 +355,7 @@ def _model_engine(
         parser=ErrorsParser(),
         verifier=ZeroVerifier(),
         sandbox=None,
+        hook=load_plugins().hook,
     )
     # A random model ends no turn: a third of the vocabulary ends one, so turns differ in
     # length, and the malformed-call observations keep the episodes going.
@@ -442,7 +444,9 @@ def test_reuse_kv_cache_needs_the_generate_backend(model_dir):
         reuse_kv_cache=True, generation_backend="continuous-batching", server_url=None
     )
     with pytest.raises(ConfigError, match="reuse_kv_cache"):
-        make_engine(model, tokenizer, options, parser=NoCalls(), verifier=None, sandbox=None)
+        make_engine(
+            model, tokenizer, options, parser=NoCalls(), verifier=None, sandbox=None, hook=None
+        )
 
 
 def _interleaved_engine(model_dir: Path, max_length: int) -> RolloutEngine:

@@ -105,7 +105,8 @@ class GoldPolicy:
 
 
 def engine_for(run_dir, generator_factory=None):
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    plugins = prepare(parse_config({}))[1]
+    builder = ComponentBuilder(plugins.registry, hook=plugins.hook)
     model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
     parser = builder.build("tool_call_parser", "hermes")
     verifier = builder.build("verifier", "subtask-f1")
@@ -117,6 +118,7 @@ def engine_for(run_dir, generator_factory=None):
         parser=parser,
         verifier=verifier,
         sandbox=sandbox,
+        hook=plugins.hook,
     )
     return engine, parser
 
@@ -265,7 +267,7 @@ class CoinVerifier:
     def __init__(self) -> None:
         self.rng = random.Random(0)
 
-    def score(self, arena: Arena, calls: object) -> Reward:
+    def score(self, arena: Arena, episode: object) -> Reward:
         return Reward(value=float(self.rng.random() < 0.5))
 
 
@@ -562,5 +564,5 @@ def test_turn_credit_needs_a_verifier_with_call_credit_and_token_advantages():
 
 
 class EpisodeOnly:
-    def score(self, arena, calls):
+    def score(self, arena, episode):
         return Reward(value=0.0, recall=0.0, precision=0.0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_mcp.options import McpExecutorOptions, McpStdioSourceOptions
 
 
@@ -24,7 +24,7 @@ def mcp_executor(options: McpExecutorOptions, builder: ComponentBuilder) -> Any:
 
 
 @hookimpl
-def astra_register_tool_graph_sources(registry: Any) -> None:
+def astra_register_tool_graph_sources(registry: Registrar) -> None:
     registry.add(
         "mcp-stdio",
         mcp_stdio,
@@ -35,7 +35,7 @@ def astra_register_tool_graph_sources(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_tool_executors(registry: Any) -> None:
+def astra_register_tool_executors(registry: Registrar) -> None:
     registry.add(
         "mcp",
         mcp_executor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_tool_catalog.options import (
     BundledCatalogOptions,
     PythonCatalogOptions,
@@ -40,7 +40,7 @@ def python_catalog(options: PythonCatalogOptions, builder: ComponentBuilder) -> 
 
 
 @hookimpl
-def astra_register_tool_graph_sources(registry: Any) -> None:
+def astra_register_tool_graph_sources(registry: Registrar) -> None:
     registry.add(
         "bundled-catalog",
         bundled_catalog,
@@ -58,7 +58,7 @@ def astra_register_tool_graph_sources(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_tool_graph_builders(registry: Any) -> None:
+def astra_register_tool_graph_builders(registry: Registrar) -> None:
     registry.add(
         "schema-flow",
         schema_flow,
@@ -70,7 +70,7 @@ def astra_register_tool_graph_builders(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_tool_executors(registry: Any) -> None:
+def astra_register_tool_executors(registry: Registrar) -> None:
     registry.add(
         "python-catalog",
         python_catalog,

@@ -12,29 +12,32 @@ from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.models import load_model_and_tokenizer, resolve_model
 from astra_core.registry import ComponentBuilder
+from astra_training.arena_family import ArenaVerifiers, load_arenas
 from astra_training.generation import Sampling
 from astra_training.rl_options import EvalOptions
-from astra_training.rl_trainer import _episode_metrics, load_arenas, make_engine
+from astra_training.rl_trainer import _episode_metrics, make_engine
 
 
 class ArenaEvaluator:
     """Greedy (by default) episodes of each model on the same held-out arenas.
 
     Writes ``episodes-<model>.jsonl`` and ``eval.json`` under the stage directory and returns
-    ``<model>/<metric>`` for the run report: success rate, mean reward, recall, precision, calls
-    and turns per episode.
+    ``<model>/<metric>`` for the run report: success rate (as each arena's verifier judges it),
+    mean reward, recall, precision, calls and turns per episode.
     """
 
     def __init__(self, options: EvalOptions, builder: ComponentBuilder) -> None:
         self.options = options
-        self.verifier = builder.build("verifier", options.verifier)
+        self.verifier = ArenaVerifiers(
+            builder, options.verifier, hook=builder.hook, key="eval.evaluator.verifier"
+        )
         self.parser = builder.build("tool_call_parser", options.parser)
         self.sandbox = builder.build("sandbox", options.sandbox)
         self.seed = builder.seed
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
-        arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=True)
+        arenas = load_arenas(ctx, o.arenas, holdout=True)
         # arenas named from a fixed cast are training warm-up: eval is on unseen names only
         arenas = [a for a in arenas if not a.metadata.get("familiar_names")]
         if not arenas:
@@ -45,6 +48,7 @@ class ArenaEvaluator:
         arenas.sort(key=lambda a: a.id)
         if o.limit:
             arenas = arenas[: o.limit]
+        self.verifier.for_arenas(arenas)  # a verifier that cannot be built fails before rollouts
         sampling = Sampling(do_sample=not o.greedy, temperature=o.temperature)
         results: dict[str, dict[str, float]] = {}
         for ref in o.models:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
+from astra_core.registry import Registrar
 from astra_training.arena_eval import ArenaEvaluator
 from astra_training.rl_options import EvalOptions, RLOptions
 from astra_training.rl_trainer import RLTrainer
@@ -14,7 +15,7 @@ from astra_training.sft_options import SFTOptions
 
 
 @hookimpl
-def astra_register_trainers(registry: Any) -> None:
+def astra_register_trainers(registry: Registrar) -> None:
     registry.add(
         "sft",
         SFTTrainer,
@@ -31,7 +32,7 @@ def astra_register_trainers(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_evaluators(registry: Any) -> None:
+def astra_register_evaluators(registry: Registrar) -> None:
     registry.add(
         "arena-eval",
         ArenaEvaluator,

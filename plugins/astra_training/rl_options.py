@@ -53,9 +53,16 @@ class RLOptions:
     model: str = option(
         "a stage (train-sft), a stage sub-directory, a local path or a hub id", "train-sft"
     )
-    arenas: str = option("the stage whose arenas are trained on", "synth-arenas")
+    arenas: str = option(
+        "the stage whose training arenas (split by that stage) are trained on", "synth-arenas"
+    )
     algorithm: Any = component("rl_algorithm", default="grpo")
-    verifier: Any = component("verifier", default="subtask-f1")
+    verifier: Any = component(
+        "verifier",
+        factory=lambda: None,
+        help="one verifier for every arena; unset: each arena's own, named by its plugin "
+        "(astra_arena_verifier: subtask-f1 for offline worlds, bfcl-multi-turn for BFCL)",
+    )
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
     steps: int = option("optimizer steps", 20, at_least(1))
@@ -87,11 +94,11 @@ class RLOptions:
     top_p: float = option(
         "nucleus sampling: the smallest set of tokens this likely", 1.0, within(0, 1)
     )
-    holdout_fraction: float = option("arenas kept out of training for eval", 0.2, within(0, 1))
     rename_arenas: bool = option(
-        "roll out each picked training arena over freshly named entities (offline-world "
-        "arenas record their names): held-out arenas hold names the policy never saw, so the "
-        "reward is for copying names, not for recalling them",
+        "roll out each picked training arena over freshly named entities, where its plugin "
+        "renames arenas of its kind (offline worlds: their recorded names; others are played "
+        "as they are): held-out arenas hold names the policy never saw, so the reward is for "
+        "copying names, not for recalling them",
         False,
     )
     turn_credit: float = option(
@@ -118,11 +125,17 @@ class EvalOptions:
         "models to evaluate side by side (stages, stage sub-directories, paths or hub ids)",
         ("train-sft/base", "train-sft", "train-rl"),
     )
-    arenas: str = option("the stage whose held-out arenas are evaluated", "synth-arenas")
-    holdout_fraction: float = option("must match the training stages' value", 0.2, within(0, 1))
+    arenas: str = option(
+        "the stage whose held-out arenas (split by that stage) are evaluated", "synth-arenas"
+    )
     limit: int = option("evaluate at most this many held-out arenas (0: all)", 0, at_least(0))
     batch_size: int = option("episodes generated together", 32, at_least(1))
-    verifier: Any = component("verifier", default="subtask-f1")
+    verifier: Any = component(
+        "verifier",
+        factory=lambda: None,
+        help="one verifier for every arena; unset: each arena's own, named by its plugin "
+        "(astra_arena_verifier: subtask-f1 for offline worlds, bfcl-multi-turn for BFCL)",
+    )
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
     greedy: bool = option("greedy decoding (else temperature sampling)", True)

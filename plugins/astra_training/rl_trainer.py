@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,16 +12,16 @@ from typing import Any
 
 import torch
 
-from astra_core._splits import is_holdout
 from astra_core.accelerate_setup import make_accelerator
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.lora import merged, trainable_parameters, with_lora
 from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
-from astra_core.protocols import CallCreditVerifier
+from astra_core.protocols import CallCreditVerifier, Verifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.tool_errors import call_failed
+from astra_training.arena_family import ArenaVerifiers, load_arenas, renamed_arena, runtime_factory
 from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
 from astra_training.checkpoints import CheckpointManager
@@ -35,54 +36,19 @@ from astra_training.rollout import Rollout, RolloutEngine
 from astra_training.turn_credit import padded_advantages, token_advantages
 
 
-def load_arenas(
-    ctx: StageContext, stage: str, holdout_fraction: float, *, holdout: bool
-) -> list[Arena]:
-    arenas = [
-        a
-        for a in ctx.read(stage, "arena")
-        if isinstance(a, Arena) and is_holdout(a.id, holdout_fraction) == holdout
-    ]
-    if not arenas:
-        split = "held-out" if holdout else "training"
-        raise AstraError(
-            f"{ctx.stage}: no {split} arenas in {ctx.stage_dir(stage)}; run {stage} first"
-        )
-    return arenas
-
-
-def runtime_factory(sandbox: Any, hook: Any = None) -> Callable[[Arena], Any]:
-    """The runtime of each episode's arena: the first plugin answer to ``astra_arena_runtime``
-    (the arenas plugin answers last, for any arena). Without a plugin manager (``hook`` None,
-    components built by hand), the arenas plugin's ``ArenaRuntime``."""
-    if hook is None:
-        from astra_arenas.runtime import ArenaRuntime
-
-        return lambda arena: ArenaRuntime(arena, sandbox)
-
-    def make(arena: Arena) -> Any:
-        runtime = hook.astra_arena_runtime(arena=arena, sandbox=sandbox)
-        if runtime is None:
-            raise AstraError(
-                f"no plugin provides a runtime for arena {arena.id} (metadata.source "
-                f"{arena.metadata.get('source')!r}): is the plugin that made it installed and "
-                "enabled?"
-            )
-        return runtime
-
-    return make
-
-
 def make_engine(
     model: Any,
     tokenizer: Any,
     opts: RolloutOptions,
     *,
     parser: Any,
-    verifier: Any,
+    verifier: Verifier | Callable[[Arena], Verifier],
     sandbox: Any,
-    hook: Any = None,
+    hook: Any,
 ) -> RolloutEngine:
+    """A rollout engine for ``opts``; ``verifier`` is one for every arena or a function
+    giving each arena's (``ArenaVerifiers``); runtimes come from ``hook``
+    (``astra_arena_runtime``)."""
     chat = ChatTokens(tokenizer)
     generator: Any
     if opts.reuse_kv_cache and opts.generation_backend != "generate":
@@ -187,16 +153,13 @@ class RLTrainer:
                 "need the adapters at every weight sync; train every weight or roll out locally"
             )
         self.algorithm = builder.build("rl_algorithm", options.algorithm)
-        self.verifier = builder.build("verifier", options.verifier)
+        self.verifier = ArenaVerifiers(
+            builder, options.verifier, hook=builder.hook, key="train-rl.trainer.verifier"
+        )
         self.parser = builder.build("tool_call_parser", options.parser)
         self.sandbox = builder.build("sandbox", options.sandbox)
-        if options.turn_credit and not isinstance(self.verifier, CallCreditVerifier):
-            name = options.verifier.name
-            plugin = builder.registry.get("verifier", name).plugin
-            raise ConfigError(
-                f"rl: turn_credit = {options.turn_credit} needs a verifier with call_credit(); "
-                f"verifier {name!r} (plugin {plugin}) has none"
-            )
+        if options.verifier is not None:  # one for every arena: refused now, not at run time
+            self._check_call_credit({options.verifier.name: self.verifier.shared()})
         if options.turn_credit and not getattr(self.algorithm, "per_token_advantages", False):
             name = options.algorithm.name
             plugin = builder.registry.get("rl_algorithm", name).plugin
@@ -206,17 +169,31 @@ class RLTrainer:
                 f"(plugin {plugin}) takes one per sequence"
             )
 
+    def _check_call_credit(self, verifiers: dict[str, Verifier]) -> None:
+        """Each verifier has call_credit when turn_credit asks for it."""
+        if not self.options.turn_credit:
+            return
+        for name, verifier in verifiers.items():
+            if not isinstance(verifier, CallCreditVerifier):
+                plugin = self.builder.registry.get("verifier", name).plugin
+                raise ConfigError(
+                    f"rl: turn_credit = {self.options.turn_credit} needs a verifier with "
+                    f"call_credit(); verifier {name!r} (plugin {plugin}) has none"
+                )
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
         accelerator = make_accelerator()
-        arenas = load_arenas(ctx, o.arenas, o.holdout_fraction, holdout=False)
-        unnamed = [a.id for a in arenas if not a.metadata.get("names")] if o.rename_arenas else []
-        if unnamed:  # refused before any rollout, not at the step that first picks one
-            raise AstraError(
-                f"{ctx.stage}: rename_arenas = true, but {len(unnamed)} arenas of {o.arenas} "
-                f"record no entity names to rename (e.g. {unnamed[0]}); only offline-world "
-                "arenas do"
-            )
+        arenas = load_arenas(ctx, o.arenas, holdout=False)
+        self._check_call_credit(self.verifier.for_arenas(arenas))
+        if o.rename_arenas:  # refused before any rollout, not at the step that first picks one
+            probe = random.Random(0)
+            if all(renamed_arena(ctx.hook, a, probe) is a for a in arenas):
+                raise AstraError(
+                    f"{ctx.stage}: rename_arenas = true, but the {len(arenas)} arenas of "
+                    f"{o.arenas} record no entity names to rename (e.g. {arenas[0].id}): no "
+                    "plugin renames arenas of their kind"
+                )
         self._model_path = resolve_model(o.model, ctx.run_dir, key=f"{ctx.stage}.model")
         model, tokenizer = load_model_and_tokenizer(self._model_path, dtype=o.rollout.dtype)
         model = with_lora(model, o.lora, stage=ctx.stage)
@@ -341,12 +318,7 @@ class RLTrainer:
             rounds += 1
             picked = [arenas[rng.randrange(len(arenas))] for _ in range(o.groups_per_step)]
             if o.rename_arenas:
-                from astra_arenas.renaming import fresh_names, renamed_arena
-
-                picked = [
-                    renamed_arena(a, fresh_names(a, rng), f"~{rng.getrandbits(32):08x}")
-                    for a in picked
-                ]
+                picked = [renamed_arena(self.builder.hook, a, rng) for a in picked]
             rollouts, stats = engine.run([a for a in picked for _ in range(o.group_size)], sampling)
             generated += stats.generated_tokens
             groups = [
@@ -476,7 +448,7 @@ def _episode_metrics(rollouts: Sequence[Rollout]) -> dict[str, float]:
         "reward": sum(x.value for x in rewards) / n,
         "recall": sum(x.recall for x in rewards) / n,
         "precision": sum(x.precision for x in rewards) / n,
-        "success_rate": sum(1 for x in rewards if x.recall >= 1.0) / n,
+        "success_rate": sum(1 for x in rewards if x.success) / n,
         "calls_per_episode": sum(len(r.episode.calls) for r in rollouts) / n,
         # malformed, refused, raised, or answered with an error object (a miscopied name)
         "failed_calls_per_episode": sum(sum(map(call_failed, r.episode.calls)) for r in rollouts)

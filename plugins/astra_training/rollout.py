@@ -99,7 +99,7 @@ class RolloutEngine:
         generator: Any,
         chat: ChatTokens,
         parser: ToolCallParser,
-        verifier: Verifier,
+        verifier: Verifier | Callable[[Arena], Verifier],
         runtime_factory: Callable[[Arena], Any],
         *,
         max_turns: int = 8,
@@ -112,7 +112,10 @@ class RolloutEngine:
         self.generator = generator
         self.chat = chat
         self.parser = parser
-        self.verifier = verifier
+        # one verifier for every arena, or a function giving each arena's own
+        self.verifier_for: Callable[[Arena], Verifier] = (
+            (lambda _: verifier) if isinstance(verifier, Verifier) else verifier
+        )
         self.runtime_factory = runtime_factory
         self.max_turns = max_turns
         self.max_new_tokens = max_new_tokens
@@ -287,8 +290,9 @@ class RolloutEngine:
         e.messages.extend(tool_messages)
         response = self.chat.continuation_ids(tool_messages)
         if self.stop_when_solved:
-            e.reward = self.verifier.score(e.arena, e.calls)
-            if e.reward.recall >= 1.0:
+            so_far = Episode(e.arena.id, tuple(e.messages), tuple(e.calls), turns=e.turns)
+            e.reward = self.verifier_for(e.arena).score(e.arena, so_far)
+            if e.reward.success:
                 e.done, e.stop_reason = True, "solved"
                 return 0
         if e.turns - e.turn_start >= self.max_turns:
@@ -337,20 +341,21 @@ class RolloutEngine:
         return e.runtime
 
     def _finish(self, e: LiveEpisode) -> Rollout:
-        reward = self.verifier.score(e.arena, e.calls)
-        episode = Episode(
+        verifier = self.verifier_for(e.arena)
+        played = Episode(
             arena_id=e.arena.id,
             messages=tuple(e.messages),
             calls=tuple(e.calls),
             token_ids=tuple(e.ids),
             loss_mask=tuple(e.mask),
-            reward=reward,
             turns=e.turns,
             stop_reason=e.stop_reason,
         )
+        # the verifier sees the whole episode; the record's id then covers its reward too
+        episode = attrs.evolve(played, reward=verifier.score(e.arena, played), id="")
         credit = (
-            self.verifier.call_credit(e.arena, e.calls)
-            if isinstance(self.verifier, CallCreditVerifier)
+            verifier.call_credit(e.arena, e.calls)
+            if isinstance(verifier, CallCreditVerifier)
             else ()
         )
         return Rollout(episode, tuple(e.ids), tuple(e.mask), e.prompt_len, tuple(credit))

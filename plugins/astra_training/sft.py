@@ -31,6 +31,7 @@ from astra_core.models import load_model_and_tokenizer, resolve_model, save_mode
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
+from astra_training.arena_family import arena_demonstrations
 from astra_training.assistant_mask import (
     TokenizedConversation,
     has_generation_markers,
@@ -106,16 +107,15 @@ class SFTTrainer:
         return found, counts
 
     def arena_demonstrations(self, ctx: StageContext) -> list[Conversation]:
-        """The training arenas' demonstrations, each followed by its renamed copies."""
-        from astra_arenas.demonstrations import arena_demonstrations
-
+        """The training arenas' demonstrations, each followed by its renamed copies, from the
+        plugin that made each arena (``astra_arena_demonstrations``)."""
         o = self.options
         sandbox = self.builder.build("sandbox", o.sandbox, key=f"{ctx.stage}.sandbox")
         arenas = (a for a in ctx.read(o.arena_demos, "arena") if isinstance(a, Arena))
         demos = arena_demonstrations(
+            ctx.hook,
             arenas,
             sandbox,
-            holdout_fraction=o.arena_holdout_fraction,
             renamings=o.arena_demo_renamings,
             retries=o.arena_demo_retries,
             seed=self.seed,

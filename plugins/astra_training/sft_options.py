@@ -96,9 +96,6 @@ class SFTOptions:
         'from their sandbox-verified calls; "" for none',
         "",
     )
-    arena_holdout_fraction: float = option(
-        "the share of arenas held out for eval: must match train-rl's and eval's value", 0.2
-    )
     arena_demo_copies: int = option(
         "each demonstration is trained on this many times per epoch", 1, validator=greater_than(0)
     )

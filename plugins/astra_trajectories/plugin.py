@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
-from astra_core.registry import ComponentBuilder
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_trajectories.llm_options import LLMEmulatorOptions, LLMPipelineOptions
 from astra_trajectories.options import (
     ArgumentDependencyOptions,
@@ -69,7 +69,7 @@ def llm_emulator(options: LLMEmulatorOptions, builder: ComponentBuilder) -> Any:
 
 
 @hookimpl
-def astra_register_trajectory_samplers(registry: Any) -> None:
+def astra_register_trajectory_samplers(registry: Registrar) -> None:
     registry.add(
         "offline-chain-walk",
         offline_chain_walk,
@@ -97,7 +97,7 @@ def astra_register_trajectory_samplers(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_trajectory_steps(registry: Any) -> None:
+def astra_register_trajectory_steps(registry: Registrar) -> None:
     # the four steps of offline-chain-walk, each replaceable by name in its options
     registry.add(
         "argument-dependency",
@@ -128,7 +128,7 @@ def astra_register_trajectory_steps(registry: Any) -> None:
 
 
 @hookimpl
-def astra_register_tool_executors(registry: Any) -> None:
+def astra_register_tool_executors(registry: Registrar) -> None:
     registry.add(
         "llm-emulator",
         llm_emulator,

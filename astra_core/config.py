@@ -37,6 +37,21 @@ from astra_core.options import (
 )
 from astra_core.records import canonical_json
 
+__all__ = [
+    "STAGES",
+    "STAGE_SECTIONS",
+    "EvalSection",
+    "PluginsSection",
+    "RunConfig",
+    "RunSection",
+    "SynthArenasSection",
+    "SynthTrajectoriesSection",
+    "TrackingSection",
+    "TrainSection",
+    "load_config",
+    "parse_config",
+]
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "AstraError",
+    "ConfigError",
+    "LLMCallFailed",
+    "PluginError",
+    "RecordError",
+    "StepRejected",
+    "StoreError",
+    "UnknownComponentError",
+]
+
 
 class AstraError(Exception):
     """Base of every error ASTRA raises on purpose; the CLI prints it without a traceback."""

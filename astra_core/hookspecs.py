@@ -23,6 +23,37 @@ if TYPE_CHECKING:
     from astra_core.registry import Registrar
     from astra_core.report import StageSummary
 
+__all__ = [
+    "astra_add_commands",
+    "astra_arena_demonstrations",
+    "astra_arena_renamed",
+    "astra_arena_runtime",
+    "astra_arena_verifier",
+    "astra_filter_record",
+    "astra_record_dropped",
+    "astra_record_kept",
+    "astra_register_environment_generators",
+    "astra_register_evaluators",
+    "astra_register_llm_backends",
+    "astra_register_rl_algorithms",
+    "astra_register_sandboxes",
+    "astra_register_tool_call_parsers",
+    "astra_register_tool_executors",
+    "astra_register_tool_graph_builders",
+    "astra_register_tool_graph_sources",
+    "astra_register_trackers",
+    "astra_register_trainers",
+    "astra_register_trajectory_samplers",
+    "astra_register_trajectory_steps",
+    "astra_register_verifiers",
+    "astra_report_sections",
+    "astra_run_end",
+    "astra_run_start",
+    "astra_stage_end",
+    "astra_stage_start",
+    "astra_train_step_end",
+]
+
 # ---------------------------------------------------------------------------------------------
 # Registration: fired once per plugin while plugins are loaded, before any config is read.
 # Each receives a ``registry`` bound to the calling plugin; ``registry.add(name, factory,

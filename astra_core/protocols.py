@@ -29,6 +29,33 @@ if TYPE_CHECKING:
 
     from astra_core.context import StageContext
 
+__all__ = [
+    "KIND_PROTOCOLS",
+    "STAGE_KINDS",
+    "ArenaRuntime",
+    "CallCreditVerifier",
+    "ChatResponse",
+    "EnvironmentGenerator",
+    "Evaluator",
+    "LLMBackend",
+    "MultiTurnRuntime",
+    "ParsedTurn",
+    "RLAlgorithm",
+    "Sandbox",
+    "SandboxResult",
+    "SandboxSession",
+    "SessionToolExecutor",
+    "ToolCallParser",
+    "ToolExecutor",
+    "ToolGraphBuilder",
+    "ToolGraphSource",
+    "Tracker",
+    "Trainer",
+    "TrajectorySampler",
+    "TrajectoryStep",
+    "Verifier",
+]
+
 # --- stage kinds ------------------------------------------------------------------------------
 
 

@@ -28,6 +28,33 @@ from astra_core.errors import RecordError
 if TYPE_CHECKING:
     import networkx as nx
 
+__all__ = [
+    "RECORD_TYPES",
+    "SCHEMA_VERSION",
+    "TOPOLOGIES",
+    "Arena",
+    "Episode",
+    "Handoff",
+    "JSONDict",
+    "Record",
+    "Reward",
+    "Split",
+    "SubQuestion",
+    "Task",
+    "ToolCall",
+    "ToolCallResult",
+    "ToolChain",
+    "ToolEdge",
+    "ToolGraph",
+    "ToolServer",
+    "Topology",
+    "Trajectory",
+    "canonical_json",
+    "content_id",
+    "record_type",
+    "tool_name",
+]
+
 SCHEMA_VERSION = 1
 
 JSONDict = dict[str, Any]

@@ -27,6 +27,17 @@ from astra_core.options import ComponentSpec
 from astra_core.records import Arena, Record, Trajectory
 from astra_core.store import RecordStore
 
+__all__ = [
+    "STAGE_CLASSES",
+    "EvalStage",
+    "Stage",
+    "SynthArenasStage",
+    "SynthTrajectoriesStage",
+    "TrainRLStage",
+    "TrainSFTStage",
+    "TrainerStage",
+]
+
 
 class Stage:
     """Base of the stages. ``record_cls`` is the record a synthesis stage writes (or ``None``)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import attrs
+
 from astra_core.context import StageContext
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, Episode, ToolCallResult
@@ -32,3 +34,7 @@ def test_the_documented_plugin_generates_and_verifies(tmp_path: Path):
     hit = ToolCallResult("capital_of", {"country": "Morland"}, "Vell")
     assert verifier.score(arenas[0], Episode.of_calls(arenas[0], [hit])).value == 1.0
     assert verifier.score(arenas[0], Episode.of_calls(arenas[0], [])).value == 0.0
+    # its arenas name their own verifier; any other arena is left to other plugins
+    assert plugins.hook.astra_arena_verifier(arena=arenas[0]) == "all-or-nothing"
+    other = attrs.evolve(arenas[0], metadata={})
+    assert plugins.hook.astra_arena_verifier(arena=other) == "subtask-f1"

@@ -48,6 +48,12 @@ TOOLS = (
 QUESTIONS = ("What is the population of Lyon?", "Which river runs through Cairo and Khartoum?")
 
 
+def plugin_builder() -> ComponentBuilder:
+    """A builder over the installed plugins, with their hooks (arena runtimes, verifiers...)."""
+    plugins = prepare(parse_config({}))[1]
+    return ComponentBuilder(plugins.registry, hook=plugins.hook)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """A tiny model gains nothing from more threads, and on a loaded machine OpenMP's
@@ -203,7 +209,7 @@ def test_update_equals_the_update_with_full_log_softmax(
     a log-softmax everywhere; micro-batches of 4 split a group of 3."""
     from accelerate import Accelerator
 
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    builder = plugin_builder()
 
     def update(fast: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         trainer = RLTrainer(

@@ -40,6 +40,12 @@ from astra_core.store import RecordStore
 SANDBOX = "bubblewrap" if shutil.which("bwrap") else "subprocess"
 
 
+def plugin_builder() -> ComponentBuilder:
+    """A builder over the installed plugins, with their hooks (arena runtimes, verifiers...)."""
+    plugins = prepare(parse_config({}))[1]
+    return ComponentBuilder(plugins.registry, hook=plugins.hook)
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """Arenas from the offline world and an untrained tiny model saved as train-sft's output."""
@@ -374,7 +380,7 @@ def test_bad_rl_options_are_refused_when_the_config_is_read(table, message):
 
 
 def test_lora_with_a_rollout_server_is_refused():
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    builder = plugin_builder()
     options = RLOptions(lora=LoraOptions(r=8), rollout=RolloutOptions(generation_backend="server"))
     with pytest.raises(ConfigError, match="lora with generation_backend = 'server'"):
         RLTrainer(options, builder)
@@ -391,7 +397,7 @@ def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit)
 
     from astra_training.rl_trainer import pad_batch, token_logprobs
 
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    builder = plugin_builder()
     trainer = RLTrainer(RLOptions(lr=5e-3, max_grad_norm=0.0, turn_credit=turn_credit), builder)
     model, tokenizer = load_model_and_tokenizer(str(run_dir / "train-sft" / "model"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
@@ -437,7 +443,7 @@ def test_renamed_arenas_are_rolled_out_over_fresh_names_and_still_verify(run_dir
         return real_run(picked, sampling)
 
     engine.run = run_renamed
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    builder = plugin_builder()
     options = RLOptions(rename_arenas=True, groups_per_step=2, group_size=2, max_fill_rounds=1)
     trainer = RLTrainer(options, builder)
     _, fill = trainer._fill(
@@ -550,7 +556,7 @@ def test_turn_credit_puts_each_turns_own_advantage_on_its_tokens(run_dir):
 
 
 def test_turn_credit_needs_a_verifier_with_call_credit_and_token_advantages():
-    builder = ComponentBuilder(prepare(parse_config({}))[1].registry)
+    builder = plugin_builder()
     Registrar(builder.registry, "verifier", "my-plugin", None).add(
         "episode-only", lambda options, builder: EpisodeOnly()
     )

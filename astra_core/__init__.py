@@ -36,12 +36,14 @@ def run(config: RunConfig | str | Any, out_dir: Any = "runs/astra", **kwargs: An
 
 
 def load_config(path: Any) -> RunConfig:
+    """Read and check a TOML run config; see ``astra_core.config.load_config``."""
     from astra_core.config import load_config as _load
 
     return _load(path)
 
 
 def load_plugins(**kwargs: Any) -> Any:
+    """Load the installed plugins (and any given); see ``astra_core.plugins.load_plugins``."""
     from astra_core.plugins import load_plugins as _load
 
     return _load(**kwargs)

@@ -40,6 +40,9 @@ class GoldCheck:
 
 @attrs.frozen
 class CheckResult:
+    """What one gold check gave: the call and its answer, the output, whether it passed and
+    why not."""
+
     key: str
     call: ToolCall
     answer: str

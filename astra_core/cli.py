@@ -168,6 +168,7 @@ def cmd_data_merge(args: argparse.Namespace) -> int:
 
 
 def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
+    """The ``astra`` argument parser, with the sub-commands plugins add."""
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="astra",
@@ -250,6 +251,7 @@ def _pre_scan(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``astra`` command: run it with ``argv`` and return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = _pre_scan(argv)
     try:

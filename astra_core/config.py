@@ -66,6 +66,8 @@ STAGES: tuple[str, ...] = ("synth-trajectories", "synth-arenas", "train-sft", "t
 
 @attrs.frozen
 class RunSection:
+    """The ``[run]`` section: the run's name and seed."""
+
     name: str = "astra"
     seed: int = 0
     stages: tuple[str, ...] | None = None
@@ -73,17 +75,23 @@ class RunSection:
 
 @attrs.frozen
 class PluginsSection:
+    """The ``[plugins]`` section: plugin files to load and plugins to disable."""
+
     disable: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
 
 
 @attrs.frozen
 class TrackingSection:
+    """The ``[tracking]`` section: the trackers metrics go to."""
+
     trackers: tuple[ComponentSpec, ...] = component("tracker", default=None, factory=tuple)
 
 
 @attrs.frozen
 class SynthTrajectoriesSection:
+    """The ``[synth-trajectories]`` section: its source, sampler and limit."""
+
     source: ComponentSpec = component("tool_graph_source")
     sampler: ComponentSpec = component("trajectory_sampler")
     limit: int | None = attrs.field(
@@ -96,6 +104,8 @@ class SynthTrajectoriesSection:
 class SynthArenasSection:
     # One generator, or a list of them (``[[synth-arenas.generator]]`` tables): their arenas
     # go into one dataset, in turn, so arenas of several kinds mix in the later stages.
+    """The ``[synth-arenas]`` section: its generator(s), limit and held-out fraction."""
+
     generator: ComponentSpec | tuple[ComponentSpec, ...] = component("environment_generator")
     limit: int | None = attrs.field(default=None, metadata={"help": "stop after this many arenas"})
     holdout_fraction: float = option(
@@ -109,11 +119,15 @@ class SynthArenasSection:
 
 @attrs.frozen
 class TrainSection:
+    """The ``[train-sft]`` and ``[train-rl]`` sections: the ``trainer`` each runs."""
+
     trainer: ComponentSpec = component("trainer")
 
 
 @attrs.frozen
 class EvalSection:
+    """The ``[eval]`` section: the ``evaluator`` it runs."""
+
     evaluator: ComponentSpec = component("evaluator")
 
 

@@ -115,6 +115,7 @@ def component(kind: str, default: str | None = None, *, help: str = "", **kwargs
 
 
 def option_names(cls: type) -> list[str]:
+    """The option names of an options class, in declaration order."""
     return [f.name for f in attrs.fields(cls)]
 
 

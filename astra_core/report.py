@@ -36,6 +36,8 @@ class StageSummary:
 
 @attrs.frozen
 class RunReport:
+    """What ``astra run`` returns and writes as ``report.json``: one summary per stage."""
+
     name: str
     config: str | None
     seed: int

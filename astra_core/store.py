@@ -41,6 +41,7 @@ def now_iso() -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: never half-written."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
@@ -72,6 +73,7 @@ def _repair_tail(path: Path) -> int:
 
 
 def shard_paths(directory: Path) -> list[Path]:
+    """A stage directory's ``data-NNNNN.jsonl`` shards, in order."""
     return sorted(directory.glob("data-*.jsonl"))
 
 
@@ -231,6 +233,7 @@ class RecordStore:
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any] | None:
+    """A stage directory's ``manifest.json`` as a dict (``None`` when there is none)."""
     path = Path(directory) / MANIFEST
     if not path.exists():
         return None

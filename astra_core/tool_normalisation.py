@@ -62,6 +62,8 @@ class ToolRejected(Exception):
 
 @attrs.frozen
 class NormalisedTool:
+    """A tool document as an OpenAI schema, with its output schema (``returns``) when known."""
+
     schema: JSONDict  # {"type": "function", "function": {name, description, parameters}}
     returns: JSONDict | None  # output JSON Schema when the document has one
 

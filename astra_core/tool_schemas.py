@@ -110,6 +110,7 @@ def _singular_tokens(name: str) -> tuple[str, ...]:
 
 
 def json_type(schema: Mapping[str, Any]) -> str | None:
+    """The JSON Schema type of a schema, the first non-null one of a union."""
     kind = schema.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
@@ -147,6 +148,8 @@ class OutputField:
 
 @attrs.frozen
 class ParamSpec:
+    """One parameter of a tool: its name, JSON type, description and whether it is required."""
+
     name: str
     type: str | None
     description: str = ""
@@ -219,6 +222,8 @@ def produced_fields(tool: str, returns: Mapping[str, Any] | None) -> list[Output
 
 
 def tool_params(tool: Mapping[str, Any], *, required_only: bool = True) -> list[ParamSpec]:
+    """A tool's parameters (``ParamSpec``) in schema order: only the required ones unless
+    ``required_only`` is false."""
     parameters = tool["function"].get("parameters") or {}
     required = set(parameters.get("required") or ())
     out = []

@@ -111,10 +111,9 @@ class OurSteps:
     def __init__(self, setup: Setup, args: argparse.Namespace, order: Sequence[Arena]) -> None:
         from accelerate import Accelerator
         from astra_training.generation import Sampling
+        from astra_training.models import load_model_and_tokenizer
         from astra_training.rl_options import RLOptions, RolloutOptions
         from astra_training.rl_trainer import RLTrainer, make_engine
-
-        from astra_core.models import load_model_and_tokenizer
 
         self.args, self.order = args, order
         opts = RLOptions(

@@ -101,10 +101,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from astra_training.generation import Sampling
+    from astra_training.models import load_model_and_tokenizer
     from astra_training.rl_options import RolloutOptions
     from astra_training.rl_trainer import make_engine
-
-    from astra_core.models import load_model_and_tokenizer
 
     torch.set_num_threads(args.threads)
     setup = prepare_setup(Path(args.cache), arena_count=args.arenas, sft_steps=args.sft_steps)

@@ -20,6 +20,7 @@ pytest.importorskip("mpmath", reason="mpmath is not installed (bfcl-eval's MathA
 from astra_bfcl import data
 from astra_training.arena_family import runtime_factory
 from astra_training.generation import Sampling
+from astra_training.models import load_model_and_tokenizer
 from astra_training.rl_options import RolloutOptions
 from astra_training.rl_trainer import make_engine
 from astra_training.sft_options import TinyModelOptions
@@ -29,7 +30,6 @@ from test_bfcl import generate, ground_truth
 import astra_core
 from astra_core.config import parse_config
 from astra_core.errors import AstraError
-from astra_core.models import load_model_and_tokenizer
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, tool_name
 from astra_core.registry import ComponentBuilder

@@ -19,6 +19,8 @@ from astra_training.forward_pass import ForwardArgs
 from astra_training.generation import CachedPaddedGenerate, PaddedGenerate, Sampling
 from astra_training.interleaved import InterleavedGenerate, sampling_scores
 from astra_training.logprobs import completion_logprobs
+from astra_training.lora import LoraOptions, with_lora
+from astra_training.models import load_model_and_tokenizer
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rl_trainer import RLTrainer, make_engine, pad_batch, token_logprobs
 from astra_training.rollout import Rollout, RolloutEngine
@@ -27,8 +29,6 @@ from astra_training.tiny_model import build_tiny_model
 
 from astra_core.config import parse_config
 from astra_core.errors import ConfigError
-from astra_core.lora import LoraOptions, with_lora
-from astra_core.models import load_model_and_tokenizer
 from astra_core.pipeline import prepare
 from astra_core.plugins import load_plugins
 from astra_core.protocols import ParsedTurn

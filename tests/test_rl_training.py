@@ -18,18 +18,18 @@ import pytest
 import tomllib
 import torch
 from astra_arenas.demonstrations import dependency_levels
+from astra_training.accelerate_setup import make_accelerator
 from astra_training.checkpoints import CheckpointManager
 from astra_training.generation import Sampling
+from astra_training.lora import LoraOptions, with_lora
+from astra_training.models import load_model_and_tokenizer
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rl_trainer import RLTrainer, _episode_metrics, make_engine
 from astra_training.tiny_model import build_tiny_model
 
 from astra_core import hookimpl
-from astra_core.accelerate_setup import make_accelerator
 from astra_core.config import parse_config
 from astra_core.errors import AstraError, ConfigError
-from astra_core.lora import LoraOptions, with_lora
-from astra_core.models import load_model_and_tokenizer
 from astra_core.options import ComponentSpec
 from astra_core.pipeline import prepare, run_stage
 from astra_core.plugins import load_plugins

@@ -18,6 +18,7 @@ from astra_training.assistant_mask import (
 )
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import Conversation, normalize_messages
+from astra_training.models import load_model_and_tokenizer, resolve_model
 from astra_training.sft_options import TinyModelOptions
 from astra_training.tiny_model import (
     SPECIAL_TOKENS,
@@ -32,7 +33,6 @@ from tokenizers import Tokenizer, models
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from astra_core.errors import AstraError, ConfigError, RecordError
-from astra_core.models import load_model_and_tokenizer, resolve_model
 
 SMALL = TinyModelOptions(vocab_size=512, hidden_size=64, num_layers=2, intermediate_size=128)
 

@@ -19,6 +19,7 @@ from astra_training.batches import collate, make_rows
 from astra_training.chat_template import CHAT_TEMPLATE
 from astra_training.conversations import normalize_messages
 from astra_training.forward_pass import ForwardArgs
+from astra_training.models import load_model_and_tokenizer
 from astra_training.sft_loss import assistant_nll, common_prefix_length
 from astra_training.tiny_model import build_tiny_model, render_conversations
 from safetensors.torch import load_file
@@ -27,7 +28,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
-from astra_core.models import load_model_and_tokenizer
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Task, Trajectory
@@ -188,7 +188,7 @@ def test_trains_in_bfloat16(
 
 def test_each_stage_sets_its_own_mixed_precision() -> None:
     """Accelerate's process-wide state used to keep the first setting (and refuse another)."""
-    from astra_core.accelerate_setup import make_accelerator
+    from astra_training.accelerate_setup import make_accelerator
 
     assert make_accelerator("bf16").mixed_precision == "bf16"
     assert make_accelerator("no").mixed_precision == "no"

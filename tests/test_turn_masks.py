@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from astra_core.turn_masks import turn_runs
+from astra_training.turn_masks import turn_runs
 
 
 def test_each_run_of_nonzero_entries_is_one_turn() -> None:

@@ -10,6 +10,6 @@
   held-out arenas.
 * ``tiny_model``: build a small Qwen3-architecture model and a BPE tokenizer with a Hermes/Qwen
   tool-calling chat template from the run's own data (offline runs).
-* ``checkpoints``: both trainers' checkpoints (``astra_core.accelerate_setup`` makes their
+* ``checkpoints``: both trainers' checkpoints (``astra_training.accelerate_setup`` makes their
   ``Accelerator``).
 """

@@ -10,10 +10,10 @@ import torch
 
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
-from astra_core.models import load_model_and_tokenizer, resolve_model
 from astra_core.registry import ComponentBuilder
 from astra_training.arena_family import ArenaVerifiers, load_arenas
 from astra_training.generation import Sampling
+from astra_training.models import load_model_and_tokenizer, resolve_model
 from astra_training.rl_options import EvalOptions
 from astra_training.rl_trainer import _episode_metrics, make_engine
 

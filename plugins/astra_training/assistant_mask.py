@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from astra_core.errors import AstraError
-from astra_core.turn_masks import turn_runs
 from astra_training.chat_tokens import token_ids
+from astra_training.turn_masks import turn_runs
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 

@@ -20,8 +20,8 @@ from collections.abc import MutableSequence
 from pathlib import Path
 from typing import Any
 
-from astra_core.lora import is_adapted, load_adapter_state
-from astra_core.models import save_model
+from astra_training.lora import is_adapted, load_adapter_state
+from astra_training.models import save_model
 
 PREFIX = "step-"
 STATE = "state"

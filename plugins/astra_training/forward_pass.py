@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import torch
 
-from astra_core.lora import forward_module
+from astra_training.lora import forward_module
 
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a second forward call
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import attrs
 
-from astra_core.lora import LoraOptions
 from astra_core.options import at_least, component, greater_than, option, within
+from astra_training.lora import LoraOptions
 
 
 @attrs.frozen

@@ -12,15 +12,13 @@ from typing import Any
 
 import torch
 
-from astra_core.accelerate_setup import make_accelerator
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
-from astra_core.lora import merged, trainable_parameters, with_lora
-from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.protocols import CallCreditVerifier, Verifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.tool_errors import call_failed
+from astra_training.accelerate_setup import make_accelerator
 from astra_training.arena_family import ArenaVerifiers, load_arenas, renamed_arena, runtime_factory
 from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
@@ -30,6 +28,8 @@ from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling
 from astra_training.grounding import copied_arguments
 from astra_training.interleaved import InterleavedGenerate
 from astra_training.logprobs import completion_logprobs
+from astra_training.lora import merged, trainable_parameters, with_lora
+from astra_training.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_training.optimization import adamw, constant_schedule
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine

@@ -23,14 +23,12 @@ from typing import Any
 
 import torch
 
-from astra_core.accelerate_setup import make_accelerator, seed_everything
 from astra_core.context import StageContext
 from astra_core.errors import AstraError
-from astra_core.lora import is_adapted, merged, trainable_parameters, with_lora
-from astra_core.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
+from astra_training.accelerate_setup import make_accelerator, seed_everything
 from astra_training.arena_family import arena_demonstrations
 from astra_training.assistant_mask import (
     TokenizedConversation,
@@ -42,6 +40,8 @@ from astra_training.batches import Row, RowStream, collate, make_rows, row_targe
 from astra_training.checkpoints import CheckpointManager
 from astra_training.conversations import Conversation, from_trajectories, read_jsonl
 from astra_training.forward_pass import ForwardArgs
+from astra_training.lora import is_adapted, merged, trainable_parameters, with_lora
+from astra_training.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_training.optimization import adamw, cosine_schedule
 from astra_training.sft_loss import assistant_nll
 from astra_training.sft_options import SFTOptions

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import attrs
 
-from astra_core.lora import LoraOptions
 from astra_core.options import at_least, component, greater_than, option
+from astra_training.lora import LoraOptions
 
 
 def _at_most_renamings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from astra_core.turn_masks import turn_runs
 from astra_training.rollout import Rollout
+from astra_training.turn_masks import turn_runs
 
 
 def turn_spans(rollout: Rollout) -> list[tuple[int, int, int]]:

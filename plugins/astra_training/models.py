@@ -3,7 +3,7 @@
 Any model the transformers Auto classes know works: a hub id or a local directory, with its own
 chat template. A stage name (``"train-sft"``) stands for the model that stage saved, and
 ``"train-sft/base"`` for a sub-directory of that stage. The SFT and RL trainers and the
-evaluator share these (core, since the plugins are kept from importing each other).
+evaluator share these.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``Accelerator`` every ASTRA trainer runs on (in the core: the SFT and RL plugins share it).
+"""The ``Accelerator`` every ASTRA trainer runs on (the SFT and RL trainers share it).
 
 One process on a CPU or a GPU, or many under ``accelerate launch`` / ``torchrun`` (DDP, also
 gloo on CPUs: ``ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 ...``).

@@ -14,7 +14,7 @@ from pathlib import Path
 import astra_core
 from astra_core.config import parse_config
 from astra_core.plugins import load_plugins
-from astra_core.records import Arena, ToolCallResult
+from astra_core.records import Arena, Episode, ToolCallResult
 from astra_core.registry import ComponentBuilder
 from astra_core.store import RecordStore
 
@@ -40,7 +40,7 @@ def main(out_dir: str) -> float:
         for sq in arena.needed
         if sq.call is not None
     ]
-    reward = verifier.score(arena, gold)
+    reward = verifier.score(arena, Episode.of_calls(arena, gold))
     print(
         f"gold calls: reward {reward.value:.2f} (recall {reward.recall:.2f}, "
         f"precision {reward.precision:.2f})"

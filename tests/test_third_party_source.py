@@ -1,6 +1,6 @@
-"""A third party can feed the bundled ``offline-chain-walk`` sampler: the one-file plugin and the
-config of docs/writing-plugins.md ("A tool-graph source for the bundled sampler"), run with
-``astra run``. The plugin imports nothing from ASTRA but ``astra_core``."""
+"""A third party can feed the bundled ``offline-chain-walk`` sampler and judge final answers: the
+one-file plugin and the config of docs/writing-plugins.md ("A tool-graph source for the bundled
+sampler"), run with ``astra run``. The plugin imports nothing from ASTRA but ``astra_core``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,33 @@ def test_astra_run_turns_its_graphs_into_trajectories(tmp_path: Path):
                 assert arguments[i]["handle"] == outputs[i - 1]["author"]
                 checked += 1
     assert checked >= 4
+
+
+def test_its_verifier_judges_the_final_answer_from_the_whole_episode():
+    from astra_core.plugins import load_plugins
+    from astra_core.records import Arena, Episode, SubQuestion, ToolCallResult
+    from astra_core.registry import ComponentBuilder
+
+    plugins = load_plugins(files=[PLUGIN])
+    verifier = ComponentBuilder(plugins.registry).build("verifier", "notes-final-answer")
+    arena = Arena(
+        question="Who wrote the note on tides?",
+        answer="Ada",
+        topology="single",
+        subquestions=(SubQuestion("q1", "Who wrote it?", "Ada"),),
+        tools=(),
+        tool_code={},
+    )
+    found = [ToolCallResult("read_note", {"note_ref": "n1"}, '{"author": "Ada"}')]
+
+    def said(text: str) -> Episode:
+        answer = {"role": "assistant", "content": text}
+        return Episode.of_calls(arena, found, messages=({"role": "user", "content": "?"}, answer))
+
+    assert verifier.score(arena, said("It was ada.")).success
+    # the right call alone is not the right answer
+    wrong = verifier.score(arena, said("Nobody knows."))
+    assert not wrong.success and wrong.value == 0.0 and wrong.calls == 1
 
 
 def test_without_the_declared_handoffs_the_chain_is_rejected_with_a_reason():

@@ -328,7 +328,19 @@ def test_the_documented_configs_are_valid(builder: ComponentBuilder):
     resolved = training.resolve(builder.registry)
     for stage, field in (("train-rl", "trainer"), ("eval", "evaluator")):
         options = getattr(resolved.stages[stage], field).options
-        assert options.verifier.name == "bfcl-multi-turn" and options.rollout.max_turns == 20
+        # no verifier named: each arena's own, which the bfcl plugin names for BFCL arenas
+        assert options.verifier is None and options.rollout.max_turns == 20
+    bfcl_arena = Arena(
+        question="q",
+        answer="",
+        topology="single",
+        subquestions=(),
+        tools=(),
+        tool_code={},
+        metadata={"source": "bfcl-eval"},
+    )
+    hook = load_plugins().hook
+    assert hook.astra_arena_verifier(arena=bfcl_arena) == "bfcl-multi-turn"
 
 
 # -- the stage, from a config file ----------------------------------------------------------------

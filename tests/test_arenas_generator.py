@@ -283,13 +283,7 @@ def test_the_stage_writes_over_100_arenas(tmp_path: Path):
         encoding="utf-8",
     )
     astra_core.run(astra_core.load_config(config), tmp_path / "run", quiet=True)
-    out = tmp_path / "run" / "synth-arenas"
-    arenas = [
-        Arena.from_json(line)
-        for p in sorted(out.glob("data-*.jsonl"))
-        for line in p.read_text().splitlines()
-        if line.strip()
-    ]
+    arenas = list(RecordStore(tmp_path / "run" / "synth-arenas", Arena).iter_records())
     assert len(arenas) >= 100
     assert {a.topology for a in arenas} == set(TOPOLOGIES)
 
@@ -305,13 +299,7 @@ def test_the_stage_decides_each_arenas_split_once_by_its_id(tmp_path: Path):
         encoding="utf-8",
     )
     astra_core.run(astra_core.load_config(config), tmp_path / "run", quiet=True)
-    out = tmp_path / "run" / "synth-arenas"
-    arenas = [
-        Arena.from_json(line)
-        for p in sorted(out.glob("data-*.jsonl"))
-        for line in p.read_text().splitlines()
-        if line.strip()
-    ]
+    arenas = list(RecordStore(tmp_path / "run" / "synth-arenas", Arena).iter_records())
     sides = {a.split for a in arenas}
     assert sides == {"train", "holdout"}, sides
     for arena in arenas:

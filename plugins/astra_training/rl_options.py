@@ -48,6 +48,16 @@ class RolloutOptions:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("model dtype", "auto")
 
 
+def per_arena_verifier() -> Any:
+    """The ``verifier`` option of the trainer and the evaluator: unset by default."""
+    return component(
+        "verifier",
+        factory=lambda: None,
+        help="one verifier for every arena; unset: each arena's own, named by its plugin "
+        "(astra_arena_verifier: subtask-f1 for offline worlds, bfcl-multi-turn for BFCL)",
+    )
+
+
 @attrs.frozen
 class RLOptions:
     model: str = option(
@@ -57,12 +67,7 @@ class RLOptions:
         "the stage whose training arenas (split by that stage) are trained on", "synth-arenas"
     )
     algorithm: Any = component("rl_algorithm", default="grpo")
-    verifier: Any = component(
-        "verifier",
-        factory=lambda: None,
-        help="one verifier for every arena; unset: each arena's own, named by its plugin "
-        "(astra_arena_verifier: subtask-f1 for offline worlds, bfcl-multi-turn for BFCL)",
-    )
+    verifier: Any = per_arena_verifier()
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
     steps: int = option("optimizer steps", 20, at_least(1))
@@ -130,12 +135,7 @@ class EvalOptions:
     )
     limit: int = option("evaluate at most this many held-out arenas (0: all)", 0, at_least(0))
     batch_size: int = option("episodes generated together", 32, at_least(1))
-    verifier: Any = component(
-        "verifier",
-        factory=lambda: None,
-        help="one verifier for every arena; unset: each arena's own, named by its plugin "
-        "(astra_arena_verifier: subtask-f1 for offline worlds, bfcl-multi-turn for BFCL)",
-    )
+    verifier: Any = per_arena_verifier()
     parser: Any = component("tool_call_parser", default="hermes")
     sandbox: Any = component("sandbox", default="subprocess")
     greedy: bool = option("greedy decoding (else temperature sampling)", True)

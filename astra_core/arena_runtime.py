@@ -10,7 +10,6 @@ Protocol in ``astra_core.protocols``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -29,10 +28,6 @@ class SandboxSessionRuntime:
         self.timeout_s = timeout_s
         self.load_errors: dict[str, str] = {}
         self._session: Any = None
-
-    def tool_names_to_load(self) -> Iterable[str]:
-        """The tools whose code goes into each new session (default: every offered tool)."""
-        return dict.fromkeys(self.arena.tool_names)  # in order, each name once
 
     def fallback_session(self) -> Any:
         """A session over a sandbox without ``session()`` (one that only has ``run(code)``)."""
@@ -55,7 +50,7 @@ class SandboxSessionRuntime:
         self.load_errors = {}
         factory = getattr(self.sandbox, "session", None)
         session = factory() if callable(factory) else self.fallback_session()
-        for name in self.tool_names_to_load():
+        for name in dict.fromkeys(self.arena.tool_names):  # every offered tool, once, in order
             code = self.arena.tool_code.get(name)
             if code is None:
                 self.load_errors[name] = "the arena has no code for this tool"

@@ -47,8 +47,13 @@ def arenas(tmp_path_factory: pytest.TempPathFactory) -> list[Arena]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, arenas: list[Arena]) -> Path:
     """A tiny model whose tokenizer is trained on the arenas' text (its weights are not used)."""
+    return tiny_model_for(arenas, tmp_path_factory.mktemp("bfcl-tiny") / "model")
+
+
+def tiny_model_for(arenas: list[Arena], out: Path) -> Path:
+    """A one-layer model at ``out`` whose tokenizer knows the arenas' questions and tools, with
+    room for BFCL's long prompts."""
     texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 2
-    out = tmp_path_factory.mktemp("bfcl-tiny") / "model"
     options = TinyModelOptions(
         vocab_size=600,
         hidden_size=32,

@@ -17,8 +17,7 @@ pytest.importorskip(
 )
 pytest.importorskip("mpmath", reason="mpmath is not installed (bfcl-eval's MathAPI needs it)")
 
-from astra_training.sft_options import TinyModelOptions
-from astra_training.tiny_model import build_tiny_model
+from test_bfcl_rollout import tiny_model_for
 
 import astra_core
 from astra_core import hookimpl
@@ -70,17 +69,7 @@ def test_bfcl_and_offline_world_arenas_mix_each_scored_by_its_own_verifier(tmp_p
     sides = {(kind(a), a.split) for a in arenas}
     assert sides == {(k, s) for k in ("bfcl", "offline-world") for s in ("train", "holdout")}
 
-    model = tmp_path / "model"
-    texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 2
-    options = TinyModelOptions(
-        vocab_size=600,
-        hidden_size=32,
-        num_layers=1,
-        num_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=16384,  # BFCL prompts list many tools
-    )
-    build_tiny_model(texts, model, options, seed=0)
+    model = tiny_model_for(arenas, tmp_path / "model")
     data["train-rl"] = {
         "trainer": {
             "name": "rl",

@@ -25,7 +25,7 @@ in a fresh process first (the classes are deterministic), which is slower but ex
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -141,9 +141,6 @@ class BfclRuntime(SandboxSessionRuntime):
         self._ends: list[int] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
-
-    def tool_names_to_load(self) -> Iterable[str]:
-        return self.schemas
 
     def fallback_session(self) -> _ReplaySession:
         return _ReplaySession(self.sandbox, self.timeout_s)

@@ -10,6 +10,7 @@ __all__ = [
     "RecordError",
     "StepRejected",
     "StoreError",
+    "UnisolatedSandboxRefused",
     "UnknownComponentError",
 ]
 
@@ -88,3 +89,8 @@ class StepRejected(AstraError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class UnisolatedSandboxRefused(ConfigError):
+    """Untrusted code (LLM-written tools) was to run in a sandbox that does not isolate the host,
+    and the config did not allow it (``allow_unisolated``)."""

@@ -75,6 +75,7 @@ class ModelServer:
         self.rng = torch.Generator().manual_seed(seed)
         self.posts: list[tuple[str, dict]] = []
         self.generations: list[dict] = []
+        self.events: list[str] = []  # "gen:<adapter or ->" and "post:<path>", in order
         self.die_after_syncs: int | None = None
         self.dead = False
         self.port = port
@@ -141,6 +142,7 @@ class ModelServer:
             return self._sglang_generate(body)
         with self.lock:
             self.posts.append((path, body))
+            self.events.append(f"post:{path}")
             if path == "/collective_rpc" and self.kind == "vllm":
                 if body.get("method") != "reload_weights":
                     return 400, {"detail": f"no method {body.get('method')}"}
@@ -170,6 +172,7 @@ class ModelServer:
         assert body["return_tokens_as_token_ids"] and body["logprobs"] is not None
         ids, lps = self.sample(model, body["prompt"], body["max_tokens"], body, body)
         self.generations.append(body)
+        self.events.append(f"gen:{body['model'] if body['model'] != 'policy' else '-'}")
         logprobs = {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": lps}
         return 200, {"object": "text_completion", "choices": [{"index": 0, "logprobs": logprobs}]}
 
@@ -179,6 +182,7 @@ class ModelServer:
         assert body["return_logprob"]
         ids, lps = self.sample(model, body["input_ids"], params["max_new_tokens"], params, params)
         self.generations.append(body)
+        self.events.append(f"gen:{body.get('lora_path') or '-'}")
         pairs = [[lp, t, None] for t, lp in zip(ids, lps, strict=True)]
         return 200, {"output_ids": ids, "meta_info": {"output_token_logprobs": pairs}}
 
@@ -565,3 +569,84 @@ def test_a_server_killed_mid_step_fails_the_step_then_the_run_resumes(run_dir, t
     assert sync_posts(again) == ["/collective_rpc"] * 3
     rows = [json.loads(x) for x in (out / "train-rl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
+
+
+# Run by every process of `accelerate launch`: the train-rl stage with the coin verifier.
+SCRIPT = """
+import sys
+from pathlib import Path
+import tomllib
+from test_rl_server_rollouts import CoinPlugin
+from astra_core.context import StageContext
+from astra_core.options import ComponentSpec
+from astra_core.plugins import load_plugins
+from astra_core.registry import ComponentBuilder
+
+out, config = Path(sys.argv[1]), tomllib.loads(Path(sys.argv[2]).read_text())
+options = {k: v for k, v in config["train-rl"]["trainer"].items() if k != "name"}
+plugins = load_plugins(objects=[("coin", CoinPlugin())])
+builder = ComponentBuilder(plugins.registry, hook=plugins.hook, seed=5, workdir=out)
+trainer = builder.build("trainer", ComponentSpec("rl", options))
+trainer.run(StageContext("train-rl", run_dir=out, builder=builder, hook=plugins.hook, quiet=True))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["vllm", "sglang"])
+def test_two_processes_sync_once_per_step_from_the_main_process(run_dir, tmp_path, kind):
+    """Two processes (gloo) roll out on the same server: each sync is one POST, sent by the
+    main process while the other waits; both then sample from the new weights (with LoRA:
+    both name the new adapter)."""
+    import os
+    import subprocess
+    import sys
+
+    from test_training_multiprocess import free_port
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "synth-arenas", out / "synth-arenas")
+    shutil.copytree(run_dir / "train-sft", out / "train-sft")
+    sync_dir = out / "sync"
+    shutil.copytree(run_dir / "train-sft" / "model", sync_dir)
+    lora = kind == "sglang"
+    server = ModelServer(sync_dir, kind).start()
+    config = RL_CONFIG.format(
+        sandbox=SANDBOX, url=server.url, kind=kind, steps=2, sync_every=1, top_k=0,
+        sync_dir=str(sync_dir),
+    ) + ("[train-rl.trainer.lora]\nr = 4\n" if lora else "")  # fmt: skip
+    (tmp_path / "rl.toml").write_text(config)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "ACCELERATE_USE_CPU": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
+        str(tmp_path / "train.py"), str(out), str(tmp_path / "rl.toml"),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr[-4000:]
+    syncs = [e for e in server.events if e.startswith("post:")]
+    if lora:
+        assert syncs == ["post:/load_lora_adapter"] * 2 + ["post:/unload_lora_adapter"]
+    else:
+        assert syncs == ["post:/collective_rpc"] * 2
+    first = server.events.index(syncs[0])
+    before, after = server.events[:first], server.events[first + 1 :]
+    # both processes rolled out step 1 (6 episodes each) before the first sync ...
+    assert len(before) >= 12 and set(before) == {"gen:-"}
+    # ... and step 2 after it, every request naming the new adapter when there is one
+    gens = [e for e in after if e.startswith("gen:")]
+    assert len(gens) >= 12
+    # (with LoRA: the adapter of step 1, loaded under its name by the main process alone)
+    assert set(gens) == ({f"gen:{server.posts[0][1]['lora_name']}"} if lora else {"gen:-"})

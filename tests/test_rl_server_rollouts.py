@@ -76,6 +76,7 @@ class ModelServer:
         self.posts: list[tuple[str, dict]] = []
         self.generations: list[dict] = []
         self.events: list[str] = []  # "gen:<adapter or ->" and "post:<path>", in order
+        self.received = 0  # every POST, answered or not
         self.die_after_syncs: int | None = None
         self.dead = False
         self.port = port
@@ -100,6 +101,7 @@ class ModelServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.received += 1
                 if server.dead or server._should_die(self.path):
                     self.close_connection = True
                     return  # no answer: the client sees the connection cut
@@ -451,6 +453,34 @@ def test_a_mismatched_sampler_gets_capped_weights_and_the_loss_changes(run_dir, 
     assert corrected["tis_capped_fraction"] == pytest.approx(metrics["tis_capped_fraction"])
     assert corrected["loss"] != pytest.approx(plain["loss"], rel=1e-3)
     assert corrected["grad_norm"] != pytest.approx(plain["grad_norm"], rel=1e-3)
+
+
+def test_a_refused_request_is_not_retried_and_names_the_server_answer(run_dir):
+    """A 4xx (here: a model name the server does not serve) fails at once, with the answer."""
+    server = ModelServer(run_dir / "train-sft" / "model", "vllm").start()
+    try:
+        engine, _, _ = engine_on(run_dir, server, model="nope", retries=3)
+        arena = next(iter(RecordStore(run_dir / "synth-arenas", Arena).iter_records()))
+        with pytest.raises(RolloutServerError, match=r"completion refused \(HTTP 404: .*nope"):
+            engine.run([arena], Sampling(do_sample=False))
+    finally:
+        server.stop()
+    assert server.received == 1
+
+
+def test_buffered_episodes_keep_their_sampler_logprobs_through_a_checkpoint(run_dir):
+    from astra_training.rl_trainer import _decode, _encode
+
+    server = ModelServer(run_dir / "train-sft" / "model", "sglang").start()
+    try:
+        engine, _, _ = engine_on(run_dir, server)
+        arena = next(iter(RecordStore(run_dir / "synth-arenas", Arena).iter_records()))
+        (rollout,), _ = engine.run([arena], Sampling(do_sample=True))
+    finally:
+        server.stop()
+    assert rollout.sampler_logprobs
+    again = _decode(json.loads(json.dumps(_encode(rollout))))
+    assert again.sampler_logprobs == rollout.sampler_logprobs and again.ids == rollout.ids
 
 
 def test_gspo_with_the_correction_is_refused():

@@ -657,3 +657,12 @@ def test_the_rollout_engine_scores_imported_arenas_by_sub_answers(imported: tupl
         assert r.episode.reward.value == pytest.approx(1.0), r.episode.calls
         assert r.episode.turns == len(gold_script(arena)) + 1
         assert all(not c.error for c in r.episode.calls)
+
+
+def test_imported_arenas_give_no_demonstrations(tmp_path: Path):
+    (arena,) = arenas_from_rows([write_jsonl(tmp_path / "rl.jsonl", released_rows()[:1])])
+    plugins = prepare(parse_config({}))[1]
+    made = plugins.hook.astra_arena_demonstrations(
+        arena=arena, sandbox=None, renamings=0, retries=0, seed=0
+    )
+    assert made == []  # no gold calls to replay: RL and eval only

@@ -98,6 +98,8 @@ def astra_arena_renamed(arena: Arena, rng: random.Random) -> Arena | None:
 def astra_arena_demonstrations(
     arena: Arena, sandbox: Sandbox, renamings: int, retries: int, seed: int
 ) -> list[Trajectory]:
+    if any(sq.call is None for sq in arena.needed):
+        return []  # no gold calls to replay (imported released rows): nothing to demonstrate
     from astra_arenas.demonstrations import arena_demonstrations
 
     return arena_demonstrations(arena, sandbox, renamings=renamings, retries=retries, seed=seed)

@@ -27,6 +27,7 @@ from test_arenas_structure import sound
 
 import astra_core
 from astra_core import hookimpl
+from astra_core.cli import main as astra_main
 from astra_core.config import parse_config
 from astra_core.errors import RecordError
 from astra_core.pipeline import prepare
@@ -267,6 +268,21 @@ def astra(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
     )
 
 
+class InProcess:
+    """``astra`` run in this process (``astra_core.cli.main``): the same parser and commands
+    without the ~10 s of imports a fresh process pays; a few calls per test still run the real
+    program (``astra(...)``)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.capsys.readouterr()
+        code = astra_main(list(args))
+        out, err = self.capsys.readouterr()
+        return subprocess.CompletedProcess(["astra", *args], code, out, err)
+
+
 def sandbox() -> Any:
     plugins = prepare(parse_config({}))[1]
     return ComponentBuilder(plugins.registry, hook=plugins.hook).build("sandbox", "bubblewrap")
@@ -318,7 +334,8 @@ def test_runtime_and_verifier_play_an_imported_arena(tmp_path: Path):
 # -- the command line --------------------------------------------------------------------------
 
 
-def test_import_and_export_on_the_command_line_round_trip(tmp_path: Path):
+def test_import_and_export_on_the_command_line_round_trip(tmp_path: Path, capsys):
+    cli = InProcess(capsys)
     rows = released_rows()
     source = write_jsonl(tmp_path / "ASTRA-RL-1k.jsonl", rows)
     stage = tmp_path / "run" / "synth-arenas"
@@ -332,7 +349,7 @@ def test_import_and_export_on_the_command_line_round_trip(tmp_path: Path):
     assert manifest is not None and manifest["stage"] == "import-arenas"
     assert manifest["imports"][0]["counts"]["written"] == len(rows)
 
-    again = astra("arenas", "import", str(source), "--out", str(stage))
+    again = cli("arenas", "import", str(source), "--out", str(stage))
     assert again.returncode == 0 and "0 new arenas (6 already there)" in again.stdout
 
     # bare rows: the released four fields, the same as what was imported
@@ -348,15 +365,15 @@ def test_import_and_export_on_the_command_line_round_trip(tmp_path: Path):
 
     # with the astra field, the way back gives the same arenas, each on its side
     full = tmp_path / "full.jsonl"
-    assert astra("arenas", "export", str(stage), "--out", str(full)).returncode == 0
+    assert cli("arenas", "export", str(stage), "--out", str(full)).returncode == 0
     copy = tmp_path / "copy"
-    done = astra("arenas", "import", str(full), "--out", str(copy), "--holdout-fraction", "0")
+    done = cli("arenas", "import", str(full), "--out", str(copy), "--holdout-fraction", "0")
     assert done.returncode == 0, done.stderr
     assert list(RecordStore(copy, Arena).iter_records()) == arenas
 
     held = tmp_path / "held.parquet"
     pytest.importorskip("pyarrow")
-    done = astra("arenas", "export", str(stage), "--out", str(held), "--split", "holdout")
+    done = cli("arenas", "export", str(stage), "--out", str(held), "--split", "holdout")
     assert done.returncode == 0, done.stderr
     from_parquet = list(arenas_from_rows([held]))
     assert from_parquet == [a for a in arenas if a.held_out]
@@ -382,7 +399,8 @@ def test_export_then_import_of_synthesised_arenas_is_exact(tmp_path: Path):
         list(arenas_from_rows([rows]))
 
 
-def test_export_leaves_out_arenas_the_format_cannot_carry(tmp_path: Path):
+def test_export_leaves_out_arenas_the_format_cannot_carry(tmp_path: Path, capsys):
+    cli = InProcess(capsys)
     arena = sound()
     no_code = Arena(
         question="What is in the BFCL file system?",
@@ -395,7 +413,7 @@ def test_export_leaves_out_arenas_the_format_cannot_carry(tmp_path: Path):
     source = tmp_path / "arenas.jsonl"
     source.write_text(arena.to_json() + "\n" + no_code.to_json() + "\n")
     out = tmp_path / "rows.jsonl"
-    done = astra("arenas", "export", str(source), "--out", str(out))
+    done = cli("arenas", "export", str(source), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "left out 1 the format cannot carry" in done.stdout and "has no code" in done.stdout
     assert len(out.read_text().splitlines()) == 1
@@ -447,11 +465,12 @@ def test_a_bad_row_is_an_error_naming_file_and_row(tmp_path: Path, bad: dict, sa
     assert says in str(caught.value)
 
 
-def test_a_failed_import_loses_nothing_and_resumes(tmp_path: Path):
+def test_a_failed_import_loses_nothing_and_resumes(tmp_path: Path, capsys):
+    cli = InProcess(capsys)
     rows = released_rows()
     stage = tmp_path / "stage"
     first = write_jsonl(tmp_path / "first.jsonl", rows[:2])
-    assert astra("arenas", "import", str(first), "--out", str(stage)).returncode == 0
+    assert cli("arenas", "import", str(first), "--out", str(stage)).returncode == 0
     before = (stage / "data-00000.jsonl").read_text()
 
     bad = broken("tool_dict", "{not json")
@@ -472,11 +491,11 @@ def test_a_failed_import_loses_nothing_and_resumes(tmp_path: Path):
     # a bad line that is not JSON at all names the file and line too
     garbled = tmp_path / "garbled.jsonl"
     garbled.write_text(json.dumps(rows[4]) + "\n{oops\n")
-    done = astra("arenas", "import", str(garbled), "--out", str(stage))
+    done = cli("arenas", "import", str(garbled), "--out", str(stage))
     assert done.returncode == 1 and f"{garbled}:2: not valid JSON" in done.stderr
 
     # skipping bad rows logs them and goes on; nothing is written twice
-    done = astra("arenas", "import", str(source), "--out", str(stage), "--skip-bad")
+    done = cli("arenas", "import", str(source), "--out", str(stage), "--skip-bad")
     assert done.returncode == 0, done.stderr
     # (the garbled file's first row went in before its bad line stopped that import)
     assert "1 new arenas (4 already there), 1 bad rows skipped" in done.stdout

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -545,3 +547,132 @@ def test_export_skips_invalid_trajectories_and_says_so(
     assert astra_main(["sft-data", "export", str(path), str(out)]) == 0
     assert len(out.read_text().splitlines()) == 3
     assert "skipped 1 invalid" in capsys.readouterr().out
+
+
+# -- export in the authors' format ----------------------------------------------------------
+
+ASTRA = str(Path(sys.executable).with_name("astra"))
+
+# QWEN_AGENT_TRAJECTORY in the exact shape the release writes (a call's content is [], text
+# is a string), so that an import and an export give it back unchanged
+CANONICAL = json.loads(json.dumps(QWEN_AGENT_TRAJECTORY))
+CANONICAL[5]["content"] = []
+CANONICAL[-1]["content"] = "Lyon: sun tomorrow, rain the day after, no alerts."
+
+
+def released_view(row: dict[str, Any]) -> dict[str, Any]:
+    """What an import reads from a row (and an export writes back), fields decoded."""
+    mcp = json.loads(row["mcp_info"]) if isinstance(row["mcp_info"], str) else row["mcp_info"]
+    query = row["query_info"]
+    return {
+        "trajectory": json.loads(row["trajectory"]),
+        "tool_list": mcp["base_info"]["tool_list"],
+        "group_info": mcp["base_info"]["group_info"],
+        "mock_tool": bool(mcp["call_info"].get("mock_tool")),
+        "sub_chain": row["chain_info"]["sub_chain"],
+        "target_tools": query["target_tools"],
+        "have_plan": query["have_plan"],
+        "augmentation": query["augmented_query_info"].get("mode"),
+        "scores": query["query_score_info"]["quality_scores"],
+    }
+
+
+def test_import_then_export_gives_the_released_rows_back(tmp_path: Path):
+    rows = [astra_row(CANONICAL), astra_row(QWEN_AGENT_TRAJECTORY, have_plan=False)]
+    source = tmp_path / "ASTRA-SFT-1k.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    stage = tmp_path / "imported"
+    assert import_astra_sft([source], stage, keep_invalid=True).written == 2
+    out = tmp_path / "again.jsonl"
+    done = subprocess.run(
+        [ASTRA, "sft-data", "export", str(stage), "--format", "astra-sft", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exported 2 trajectories as astra-sft" in done.stdout
+    back = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(isinstance(r["trajectory"], str) and isinstance(r["mcp_info"], str) for r in back)
+    assert released_view(back[0]) == released_view(rows[0])
+    # a row in another accepted shape comes back in the release's own (content as text or [])
+    second = released_view(rows[1])
+    second |= {
+        "trajectory": CANONICAL,
+        "have_plan": False,
+        "sub_chain": ["find_city", "get_forecast"],
+    }
+    assert released_view(back[1]) == second
+    assert (
+        json.loads(back[0]["mcp_info"])["base_info"]["group_info"]
+        == MCP_INFO["base_info"]["group_info"]
+    )
+
+
+def test_export_then_import_gives_the_same_trajectories(
+    stage_dir: Path, trajectories: list[Trajectory], tmp_path: Path
+):
+    out = tmp_path / "sft.jsonl"
+    assert (
+        astra_main(
+            ["sft-data", "export", "--format", "astra-sft", str(stage_dir), "--out", str(out)]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(trajectories)
+    # the conversation travels in the release's fields; the extra field only adds what they lack
+    extra = [json.loads(r["astra"]) for r in rows]
+    assert all("messages" not in e and "tools" not in e for e in extra)
+    imported = tmp_path / "imported"
+    assert astra_main(["sft-data", "import", str(out), "--out", str(imported)]) == 0
+    assert list(RecordStore(imported, Trajectory).iter_records()) == trajectories
+    # without the extra field: the same conversations and tools, calls renumbered
+    bare = tmp_path / "bare.jsonl"
+    assert (
+        astra_main(
+            ["sft-data", "export", "--format", "astra-sft", "--bare", str(stage_dir), str(bare)]
+        )
+        == 0
+    )
+    assert "astra" not in json.loads(bare.read_text().splitlines()[0])
+    summary = import_astra_sft([bare], tmp_path / "bare-imported")
+    assert summary.written == len(trajectories)
+    again = list(RecordStore(tmp_path / "bare-imported", Trajectory).iter_records())
+    for original, back in zip(trajectories, again, strict=True):
+        assert back.tools == original.tools
+        assert strip_ids(back.messages) == strip_ids(original.messages)
+        assert back.task.query == original.task.query
+
+
+def strip_ids(messages: Any) -> list[dict[str, Any]]:
+    out = []
+    for m in messages:
+        m = {k: v for k, v in m.items() if k not in ("tool_call_id", "name")}
+        if m.get("tool_calls"):
+            m["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} for c in m["tool_calls"]]
+        out.append(m)
+    return out
+
+
+def test_details_the_release_drops_travel_in_the_extra_field(
+    trajectories: list[Trajectory], tmp_path: Path
+):
+    from astra_sft_data.astra_sft_export import trajectory_to_row
+
+    traj = first_with_calls(trajectories)
+    messages = copy.deepcopy(list(traj.messages))
+    i = call_index(messages)
+    messages[i + 1]["name"] = messages[i]["tool_calls"][0]["function"]["name"]  # a tool's name
+    odd = edited(traj, messages)
+    row = trajectory_to_row(odd)
+    assert "messages" in json.loads(row["astra"])
+    assert row_to_trajectory(json.loads(json.dumps(row)), "x.jsonl:1").trajectory == odd
+
+    # a row edited after its export is not passed off as the record its extra field holds
+    tampered = trajectory_to_row(traj)
+    conversation = json.loads(tampered["trajectory"])
+    conversation[-1]["content"] = "Something else."
+    tampered["trajectory"] = json.dumps(conversation)
+    with pytest.raises(SftImportError, match=r"x\.jsonl:2: the row's trajectory disagree"):
+        row_to_trajectory(tampered, "x.jsonl:2")

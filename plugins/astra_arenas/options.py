@@ -179,3 +179,20 @@ class SubtaskF1Options:
     require_tool_match: bool = option(
         "count only outputs of calls to the sub-question's own tool", False
     )
+
+
+@attrs.frozen
+class RlRowsOptions:
+    """Options of the ``astra-rl-rows`` environment generator."""
+
+    path: str | tuple[str, ...] = option(
+        "file(s) of the authors' released RL rows (ASTRA-RL-1k: prompt, tool_schema, tool_dict, "
+        "sub_qa_dict), JSONL, JSON or Parquet; relative paths start at the config file's folder",
+        attrs.NOTHING,
+    )
+    on_bad_row: Literal["error", "drop"] = option(
+        "a row that cannot become an arena (bad JSON, a missing field, a gold tool with no "
+        "code...): 'error' stops the stage naming the file and row, 'drop' logs it in the "
+        "stage's dropped.jsonl and goes on",
+        "error",
+    )

@@ -10,8 +10,15 @@ One row per arena::
 The last three are JSON *strings* in the release; both strings and decoded values are read.
 The format keeps no decomposition (no sub-questions, dependencies, gold calls or final answer),
 so an export may add an ``astra`` field (a JSON string with those) that makes the round trip
-exact; readers of the released format ignore it. Without it an import gets one sub-question per
-gold answer (tool known, call unknown) and ``single``/``parallel-single`` as topology.
+exact (the arena's split included); readers of the released format ignore it. Without it an
+import gets one sub-question per gold answer (tool known, call unknown), ``single`` /
+``parallel-single`` as topology, and ``metadata[TOOL_CODE_ORIGIN] = LLM_WRITTEN``: the authors'
+tool code was written by an LLM, so it is untrusted and runs only in an isolating sandbox.
+
+A row whose gold answers cannot be reached is refused with an error naming the row and the tool:
+a tool of ``sub_qa_dict`` that ``tool_schema`` does not offer, that has no code in ``tool_dict``,
+whose code does not parse, imports beyond the standard library or defines no function of its
+name, or an empty gold answer.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from typing import Any
 
 import cattrs
 
+from astra_core.arena_structure import code_problems
 from astra_core.errors import RecordError
 from astra_core.records import Arena, SubQuestion, ToolCall, tool_name
+from astra_core.sandbox_policy import LLM_WRITTEN, TOOL_CODE_ORIGIN
 
 RL_FIELDS: tuple[str, ...] = ("prompt", "tool_schema", "tool_dict", "sub_qa_dict")
 EXTRA_FIELD = "astra"
@@ -56,6 +65,7 @@ def arena_to_rl_row(arena: Arena, *, with_astra: bool = True) -> dict[str, Any]:
                 "distractors": list(arena.distractors),
                 "domain": arena.domain,
                 "metadata": arena.metadata,
+                "split": arena.split,
             }
         )
     return row
@@ -107,31 +117,10 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
     gold: dict[str, list[str]] = {
         str(k): [str(a) for a in (v if isinstance(v, list) else [v])] for k, v in sub_qa.items()
     }
+    _check_gold(gold, names, tool_code, where)
     extra = row.get(EXTRA_FIELD)
     if extra:
-        info = json.loads(extra) if isinstance(extra, str) else dict(extra)
-        try:
-            subquestions = tuple(cattrs.structure(info["subquestions"], list[SubQuestion]))
-        except Exception as exc:
-            raise RecordError(f"{where}: the {EXTRA_FIELD!r} field is malformed: {exc}") from exc
-        restored: dict[str, list[str]] = {}
-        for sq in subquestions:
-            if sq.needs_tool and sq.tool:
-                restored.setdefault(sq.tool, []).append(sq.answer)
-        if restored != gold:
-            raise RecordError(f"{where}: sub_qa_dict disagrees with the {EXTRA_FIELD!r} field")
-        return Arena(
-            question=question,
-            answer=info.get("answer", ""),
-            topology=info["topology"],
-            subquestions=subquestions,
-            tools=tuple(tools),
-            tool_code={str(k): str(v) for k, v in tool_code.items()},
-            distractors=tuple(info.get("distractors", ())),
-            domain=info.get("domain", ""),
-            metadata=info.get("metadata", {}),
-            id=info.get("id", ""),
-        )
+        return _exact_arena(extra, question, tools, tool_code, gold, where)
     subs: list[SubQuestion] = []
     for name, answers in gold.items():
         for answer in answers:
@@ -141,7 +130,11 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
                     f"q{n}", f"Sub-task {n}: find it with {name}.", answer, (), True, name, None
                 )
             )
-    metadata: dict[str, Any] = {"source": "ASTRA-RL-1k", "dependencies_known": False}
+    metadata: dict[str, Any] = {
+        "source": "ASTRA-RL-1k",
+        "dependencies_known": False,
+        TOOL_CODE_ORIGIN: LLM_WRITTEN,
+    }
     if duplicates:
         metadata["duplicate_tools"] = duplicates
     return Arena(
@@ -154,6 +147,70 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
         distractors=tuple(n for n in (tool_name(t) for t in tools) if n not in gold),
         metadata=metadata,
     )
+
+
+def _exact_arena(
+    extra: Any,
+    question: str,
+    tools: list[dict[str, Any]],
+    tool_code: Mapping[str, Any],
+    gold: Mapping[str, list[str]],
+    where: str,
+) -> Arena:
+    """The arena an export wrote, from its row and the ``astra`` field."""
+    try:
+        info = json.loads(extra) if isinstance(extra, str) else dict(extra)
+        subquestions = tuple(cattrs.structure(info["subquestions"], list[SubQuestion]))
+        arena = Arena(
+            question=question,
+            answer=info.get("answer", ""),
+            topology=info["topology"],
+            subquestions=subquestions,
+            tools=tuple(tools),
+            tool_code={str(k): str(v) for k, v in tool_code.items()},
+            distractors=tuple(info.get("distractors", ())),
+            domain=info.get("domain", ""),
+            metadata=info.get("metadata", {}),
+            split=info.get("split", ""),
+        )
+    except Exception as exc:
+        raise RecordError(f"{where}: the {EXTRA_FIELD!r} field is malformed: {exc}") from exc
+    restored: dict[str, list[str]] = {}
+    for sq in subquestions:
+        if sq.needs_tool and sq.tool:
+            restored.setdefault(sq.tool, []).append(sq.answer)
+    if restored != gold:
+        raise RecordError(f"{where}: sub_qa_dict disagrees with the {EXTRA_FIELD!r} field")
+    # The id is the content's: a row edited after its export is not passed off as the original.
+    recorded = info.get("id")
+    if recorded and recorded != arena.id:
+        raise RecordError(
+            f"{where}: the row's content does not match the arena id {recorded!r} its "
+            f"{EXTRA_FIELD!r} field records (edited after export?); drop that field to import "
+            "the row as a released one"
+        )
+    return arena
+
+
+def _check_gold(
+    gold: Mapping[str, list[str]], offered: set[str], tool_code: Mapping[str, Any], where: str
+) -> None:
+    """Refuse a row some gold answer of which no offered, loadable tool can return."""
+    if not gold:
+        raise RecordError(f"{where}: sub_qa_dict holds no gold sub-answer")
+    for name, answers in gold.items():
+        if name not in offered:
+            raise RecordError(
+                f"{where}: tool {name!r} of sub_qa_dict is not offered in tool_schema"
+            )
+        code = tool_code.get(name)
+        if not isinstance(code, str) or not code.strip():
+            raise RecordError(f"{where}: tool {name!r} of sub_qa_dict has no code in tool_dict")
+        problems = code_problems(name, code)
+        if problems:
+            raise RecordError(f"{where}: {problems[0]}")
+        if not answers or any(not a for a in answers):
+            raise RecordError(f"{where}: tool {name!r} of sub_qa_dict has an empty gold answer")
 
 
 def gold_calls(arena: Arena) -> dict[str, ToolCall]:

@@ -27,16 +27,23 @@ from typing import Any
 
 import attrs
 
-from astra_core.errors import AstraError
 from astra_core.records import JSONDict, Task, ToolChain, ToolServer, Trajectory, content_id
 from astra_core.store import MANIFEST, RecordStore, now_iso, write_json_atomic
+from astra_sft_data.astra_sft_export import (
+    EXTRA_FIELD,
+    bare_tool,
+    conversation_digest,
+    with_call_ids,
+)
 from astra_sft_data.qwen_agent_messages import (
     MessageFormatError,
     content_text,
     from_qwen_agent,
     is_qwen_agent,
     normalise_openai,
+    to_qwen_agent,
 )
+from astra_sft_data.released_tools import SftImportError, openai_tool
 from astra_sft_data.trajectory_checks import check_trajectory
 
 FORMAT = "astra-sft"
@@ -45,10 +52,6 @@ ROW_FIELDS = (
     "(or messages and tools)"
 )
 SOURCE_ERROR = "source-error"
-
-
-class SftImportError(AstraError):
-    """A file or row that cannot be imported; the message names the file, line and field."""
 
 
 def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
@@ -110,30 +113,6 @@ def _field(row: Mapping[str, Any], name: str, where: str, kind: type | tuple[typ
             f"{where}: field {name!r} must be {expected}, got {type(value).__name__}"
         )
     return value
-
-
-def openai_tool(raw: Any, where: str, field: str) -> JSONDict:
-    """An OpenAI tool schema from an OpenAI tool or a bare ``tool_list`` entry."""
-    if not isinstance(raw, Mapping):
-        raise SftImportError(f"{where}: {field} holds a {type(raw).__name__}, not a tool object")
-    function = raw.get("function")
-    inner: Mapping[str, Any] = function if isinstance(function, Mapping) else raw
-    name = inner.get("name")
-    if not isinstance(name, str) or not name:
-        raise SftImportError(f"{where}: a tool in {field} has no name")
-    parameters = None
-    for key in ("parameters", "inputSchema", "input_schema"):
-        if isinstance(inner.get(key), Mapping):
-            parameters = dict(inner[key])
-            break
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": str(inner.get("description") or ""),
-            "parameters": parameters or {"type": "object", "properties": {}},
-        },
-    }
 
 
 def _numbers(values: Any) -> dict[str, float]:
@@ -231,6 +210,10 @@ def row_to_trajectory(row: Any, where: str, *, keep_reasoning: bool = True) -> I
         metadata={"source": FORMAT},
     )
 
+    extra = row.get(EXTRA_FIELD)
+    if extra and keep_reasoning:
+        return ImportedRow(_exact_trajectory(extra, messages, tools, where))
+
     call_info = mcp_info.get("call_info") if mcp_info is not None else None
     backend = "unknown"
     if isinstance(call_info, Mapping):
@@ -240,6 +223,8 @@ def row_to_trajectory(row: Any, where: str, *, keep_reasoning: bool = True) -> I
         "source_row": where,
         "server_id": server.id,
         "server": title,
+        "server_name": str(group.get("server_name") or ""),
+        "server_description": server.description,
         "domain": server.domain,
         "chain": chain,
         "chain_length": len(chain),
@@ -262,6 +247,34 @@ def row_to_trajectory(row: Any, where: str, *, keep_reasoning: bool = True) -> I
         id=content_id(FORMAT, messages, tools, task.id),
     )
     return ImportedRow(trajectory, failure, detail)
+
+
+def _exact_trajectory(
+    extra: Any, messages: list[JSONDict], tools: tuple[JSONDict, ...], where: str
+) -> Trajectory:
+    """The trajectory an export wrote, from its row and the ``astra`` field; the row's
+    conversation and tools must be the ones that trajectory exports to."""
+    try:
+        record = dict(json.loads(extra) if isinstance(extra, str) else extra)
+        ids = record.pop("call_ids", None) or []
+        digest = record.pop("digest", None)
+        record.setdefault("messages", with_call_ids(messages, ids))
+        record.setdefault("tools", list(tools))
+        trajectory = Trajectory.from_dict(record)
+    except Exception as exc:
+        raise SftImportError(f"{where}: the {EXTRA_FIELD!r} field is malformed: {exc}") from None
+    again = from_qwen_agent(to_qwen_agent(trajectory.messages))
+    same_tools = [openai_tool(bare_tool(t), where, "tools") for t in trajectory.tools] == list(
+        tools
+    )
+    same = digest == conversation_digest(trajectory.messages, trajectory.tools)
+    if again != messages or not same_tools or not same:
+        raise SftImportError(
+            f"{where}: the row's {'tools' if not same_tools else 'trajectory'} disagree with "
+            f"its {EXTRA_FIELD!r} field (edited after export?); drop that field to import the "
+            "row as a released one"
+        )
+    return trajectory
 
 
 @attrs.frozen

@@ -1,9 +1,10 @@
-"""The ``astra sft-data`` command: import the authors' SFT data, export ShareGPT, check.
+"""The ``astra sft-data`` command: import and export the authors' SFT data, export ShareGPT,
+check.
 
 ::
 
     astra sft-data import --format astra-sft FILE [FILE...] --out DIR
-    astra sft-data export --format sharegpt STAGE_DIR OUT.jsonl
+    astra sft-data export --format sharegpt|astra-sft STAGE_DIR OUT.jsonl   (or --out OUT.jsonl)
     astra sft-data check STAGE_DIR
 """
 
@@ -14,10 +15,11 @@ import functools
 import json
 from typing import Any
 
+from astra_core.errors import AstraError
 from astra_sft_data.sharegpt_export import THOUGHT_CHOICES, to_sharegpt
 
 IMPORT_FORMATS = ("astra-sft",)
-EXPORT_FORMATS = ("sharegpt",)
+EXPORT_FORMATS = ("sharegpt", "astra-sft")
 
 
 def _common_options() -> list[argparse.ArgumentParser]:
@@ -51,8 +53,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from astra_sft_data.trajectory_files import export_rows, read_trajectories
 
-    convert = functools.partial(to_sharegpt, thoughts=args.thoughts)
-    summary = export_rows(read_trajectories(args.source), args.out, convert)
+    out = args.out_option or args.out
+    if not out or (args.out_option and args.out):
+        raise AstraError("give the file to write once: OUT.jsonl or --out OUT.jsonl")
+    convert: Any
+    if args.format == "astra-sft":
+        from astra_sft_data.astra_sft_export import trajectory_to_row
+
+        convert = functools.partial(trajectory_to_row, with_astra=not args.bare)
+    else:
+        convert = functools.partial(to_sharegpt, thoughts=args.thoughts)
+    summary = export_rows(read_trajectories(args.source), out, convert)
     if not args.quiet:
         print(f"exported {summary.exported} trajectories as {args.format} -> {summary.out_path}")
         if summary.skipped_failed:
@@ -97,8 +108,8 @@ def add_sft_data_command(subparsers: Any) -> None:
         "sft-data",
         parents=parents,
         help="import, export and check SFT trajectory datasets",
-        description="Import the authors' released SFT data, export trajectories to ShareGPT, "
-        "and check that a dataset is fit for training.",
+        description="Import and export the authors' released SFT data, export trajectories to "
+        "ShareGPT, and check that a dataset is fit for training.",
     )
     sub = parser.add_subparsers(dest="sft_data_command", metavar="WHAT", required=True)
 
@@ -127,7 +138,13 @@ def add_sft_data_command(subparsers: Any) -> None:
     p = sub.add_parser(
         "export", parents=parents, help="write a trajectory dataset in another format"
     )
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="sharegpt", help="output format")
+    p.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="sharegpt",
+        help="output format: sharegpt (LLaMA-Factory) or astra-sft (the authors' released "
+        "ASTRA-SFT-1k rows)",
+    )
     p.add_argument(
         "--thoughts",
         choices=THOUGHT_CHOICES,
@@ -135,8 +152,15 @@ def add_sft_data_command(subparsers: Any) -> None:
         help="sharegpt: what becomes of an assistant's text next to its tool calls and of "
         "reasoning_content: drop it, or keep it as a <think>...</think> prefix",
     )
+    p.add_argument(
+        "--bare",
+        action="store_true",
+        help="astra-sft: leave out the `astra` field (the record's id, scores, metadata and "
+        "call ids) that makes a re-import give back the same trajectories",
+    )
     p.add_argument("source", metavar="STAGE_DIR", help="stage directory or trajectory JSONL")
-    p.add_argument("out", metavar="OUT.jsonl", help="file to write (replaced)")
+    p.add_argument("out", metavar="OUT.jsonl", nargs="?", help="file to write (replaced)")
+    p.add_argument("--out", dest="out_option", metavar="OUT.jsonl", help="the same, as an option")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(

@@ -6,6 +6,7 @@ one assistant message per call carrying ``function_call: {name, arguments}``, th
 and all calls of a turn in one assistant message with ``tool_calls`` (each with an id) and answer
 each call with a ``tool`` message carrying that id. Results are matched to calls by Qwen-Agent's
 ``extra.function_id`` when present, else to the oldest open call of the same name.
+``to_qwen_agent`` goes the other way, in the shape the authors' release writes.
 """
 
 from __future__ import annotations
@@ -138,6 +139,58 @@ def from_qwen_agent(messages: Sequence[Any], *, keep_reasoning: bool = True) -> 
         else:
             raise MessageFormatError(
                 f"message {index}: role {role!r} is none of system, user, assistant, function"
+            )
+    return out
+
+
+def to_qwen_agent(messages: Sequence[Mapping[str, Any]]) -> list[JSONDict]:
+    """The Qwen-Agent message list of OpenAI ``messages``, as the release writes it: a turn's
+    text (with its ``reasoning_content``) in one assistant message, then one assistant message
+    per call (``content: []``, ``function_call: {name, arguments}``), then one ``function``
+    message per result, named after the tool of the call it answers. ``from_qwen_agent`` reads
+    it back (call ids renumbered ``call_1``, ``call_2``...; results of two calls of one tool
+    are matched in order)."""
+    out: list[JSONDict] = []
+    names: dict[str, str] = {}  # call id -> tool name
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        text = content_text(message.get("content"))
+        if role in ("system", "user"):
+            out.append({"role": role, "content": text})
+        elif role == "assistant":
+            calls = message.get("tool_calls") or []
+            reasoning = content_text(message.get("reasoning_content"))
+            if text or reasoning or not calls:
+                turn: JSONDict = {"role": "assistant", "content": text}
+                if reasoning:
+                    turn["reasoning_content"] = reasoning
+                out.append(turn)
+            for call in calls:
+                function = call.get("function") if isinstance(call, Mapping) else None
+                if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+                    raise MessageFormatError(f"message {index}: a tool call has no function name")
+                names[str(call.get("id"))] = function["name"]
+                out.append(
+                    {
+                        "role": "assistant",
+                        "content": [],
+                        "function_call": {
+                            "name": function["name"],
+                            "arguments": arguments_text(function.get("arguments")),
+                        },
+                    }
+                )
+        elif role == "tool":
+            name = names.get(str(message.get("tool_call_id")))
+            if name is None:
+                raise MessageFormatError(
+                    f"message {index}: a tool result answers no earlier call "
+                    f"(tool_call_id {message.get('tool_call_id')!r})"
+                )
+            out.append({"role": "function", "name": name, "content": text})
+        else:
+            raise MessageFormatError(
+                f"message {index}: role {role!r} is none of system, user, assistant, tool"
             )
     return out
 

@@ -53,8 +53,11 @@ TRANSIENT_ERRORS = {
 }
 # a request that failed with one of these never reached the server: sending it again is safe
 UNDELIVERED_ERRORS = {"ConnectError", "ConnectTimeout", "ConnectionRefusedError"}
-# the SDK's answer to a request whose HTTP session the server no longer knows (it answered 404)
-SESSION_TERMINATED = "session terminated"
+# the SDK's answer to a request whose HTTP session the server no longer knows (it answered
+# 404): mcp 1.x says the first, 2.x passes on the server's own words (the SDK server's here)
+SESSION_LOST = ("session terminated", "session not found")
+# mcp 2.x's answer to a request whose response stream the server cut (1.x leaves it unanswered)
+CUT_OFF = "stream ended without a response"
 # how long a broken call waits for its connection's task to say why it broke
 FAILURE_WAIT_S = 2.0
 # limit on the ping that tells a slow HTTP server from a gone one, after a call timed out
@@ -120,8 +123,14 @@ def _is_broken_connection(exc: BaseException) -> bool:
             names & {"ClosedResourceError", "BrokenResourceError", "EndOfStream", "BrokenPipeError"}
         )
         or "connection closed" in text
-        or SESSION_TERMINATED in text
+        or _session_lost(text)
+        or CUT_OFF in text
     )
+
+
+def _session_lost(text: str) -> bool:
+    """Whether an error says the server no longer knows the HTTP session (it answered 404)."""
+    return any(marker in text.lower() for marker in SESSION_LOST)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -159,6 +168,7 @@ class LiveServer:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self.http_status: int | None = None  # the last HTTP error status the server answered
         # a stdio server's stderr, read back to explain a failed start
         self._errlog = tempfile.TemporaryFile(  # noqa: SIM115 (closed in close())
             mode="w+", encoding="utf-8", errors="replace"
@@ -203,15 +213,24 @@ class LiveServer:
             await self.aclose()
             raise ServerStartError(message, transient=True) from None
         except Exception as exc:
-            message = self._explain(describe_exception(exc))
+            status = self.http_status
+            what = describe_exception(exc)
+            if status is not None and str(status) not in what:
+                what += f" (HTTP {status})"
+            transient = is_transient(exc) or (
+                status is not None and (status >= 500 or status in (408, 429))
+            )
+            message = self._explain(what)
             await self.aclose()
-            raise ServerStartError(message, transient=is_transient(exc)) from None
+            raise ServerStartError(message, transient=transient) from None
 
     def _streams(self, timeout: float) -> contextlib.AbstractAsyncContextManager[Any]:
         """The transport to open: it yields the read and write streams of the session."""
         if isinstance(self.launch, HttpLaunch):
             self._connection = self.launch.connection()
-            return _http_streams(self._connection, self.launch.transport, timeout)
+            return _http_streams(
+                self._connection, self.launch.transport, timeout, self._heard_status
+            )
         from mcp import StdioServerParameters
         from mcp.client.stdio import stdio_client
 
@@ -277,6 +296,9 @@ class LiveServer:
         except (TimeoutError, RuntimeError):
             self._errlog.close()
 
+    def _heard_status(self, status: int) -> None:
+        self.http_status = status
+
     # -- requests ----------------------------------------------------------------------------
 
     def _require_session(self) -> Any:
@@ -326,6 +348,7 @@ class LiveServer:
                         f"no answer within {timeout:g} s, and the server no longer answers pings"
                     ),
                     sole=False,  # the call may have run
+                    wait=False,  # the transport itself did not fail: no cause to wait for
                 ) from None
             raise
         except Exception as exc:
@@ -361,14 +384,14 @@ class LiveServer:
             return False
         return True
 
-    async def _broke(self, exc: BaseException, *, sole: bool) -> ServerGone:
+    async def _broke(self, exc: BaseException, *, sole: bool, wait: bool = True) -> ServerGone:
         """Mark the connection broken and say why, with the cause its own task saw (the call
         itself only sees "Connection closed"). ``sole``: the call was the only request in
         flight, so a failure to connect was its own."""
-        terminated = SESSION_TERMINATED in describe_exception(exc).lower()
+        terminated = _session_lost(describe_exception(exc))
         task = self._task
         # over HTTP the transport's task group ends with the cause; a stdio session lingers
-        if isinstance(self.launch, HttpLaunch) and task is not None and not terminated:
+        if isinstance(self.launch, HttpLaunch) and task is not None and wait and not terminated:
             await asyncio.wait({task}, timeout=FAILURE_WAIT_S)
         cause = self._failure_exc
         self.failure = self.failure or self._redact(describe_exception(exc))
@@ -454,10 +477,18 @@ def retry_limit(timeout: float, attempts: int, backoff_s: float) -> float:
 
 @contextlib.asynccontextmanager
 async def _http_streams(
-    connection: HttpConnection, transport: str, timeout: float
+    connection: HttpConnection,
+    transport: str,
+    timeout: float,
+    on_status: Callable[[int], None],
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """The read and write streams of an HTTP transport of the installed SDK."""
+    """The read and write streams of an HTTP transport of the installed SDK. ``on_status`` hears
+    every HTTP error status (mcp 2.x turns them into a JSON-RPC error without the number)."""
     headers = connection.headers or None
+
+    def client_factory(**kwargs: Any) -> Any:
+        return _watched(_http_client(**kwargs), on_status)
+
     if transport == "sse":
         try:
             from mcp.client.sse import sse_client
@@ -465,29 +496,46 @@ async def _http_streams(
             raise EndpointError(
                 "the installed mcp SDK has no SSE client; use transport streamable-http"
             ) from None
-        async with sse_client(connection.url, headers=headers, timeout=timeout) as streams:
+        async with sse_client(
+            connection.url, headers=headers, timeout=timeout, httpx_client_factory=client_factory
+        ) as streams:
             yield streams[0], streams[1]
         return
     from mcp.client.streamable_http import streamable_http_client
 
     async with (
-        _http_client(headers) as client,
+        client_factory(headers=headers) as client,
         streamable_http_client(connection.url, http_client=client) as streams,
     ):
         # mcp 1.x yields a third item (a session id getter), 2.x two
         yield streams[0], streams[1]
 
 
-def _http_client(headers: dict[str, str] | None) -> Any:
+def _http_client(headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
     """An HTTP client of the library the SDK itself uses (httpx on 1.x, a fork on later 2.x),
-    with the SDK's timeouts and our headers."""
+    with the SDK's timeouts (or those given) and our headers."""
     try:
         from mcp.shared._httpx_utils import create_mcp_http_client
     except ImportError:  # a layout we do not know: plain httpx with the SDK's usual limits
         import httpx
 
-        return httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0, read=300.0))
-    return create_mcp_http_client(headers=headers)
+        kwargs.setdefault("timeout", httpx.Timeout(30.0, read=300.0))
+        return httpx.AsyncClient(headers=headers, **kwargs)
+    return create_mcp_http_client(headers=headers, **kwargs)
+
+
+def _watched(client: Any, on_status: Callable[[int], None]) -> Any:
+    """``client`` reporting each HTTP error status it receives to ``on_status``."""
+
+    async def hear(response: Any) -> None:
+        if response.status_code >= 400:
+            on_status(int(response.status_code))
+
+    with contextlib.suppress(AttributeError, TypeError):  # a client without event hooks
+        hooks = dict(client.event_hooks)
+        hooks["response"] = [*hooks.get("response", []), hear]
+        client.event_hooks = hooks
+    return client
 
 
 async def _list_page(session: Any, cursor: str) -> Any:

@@ -152,7 +152,8 @@ class ToolServer(Record):
     """A group of tools that share state and a domain (an MCP server, an API, a Python module).
 
     ``endpoint`` says how to call the tools for real: ``{"kind": "mcp-stdio", "command": [...]}``,
-    ``{"kind": "python", "catalog": "..."}``, or ``None`` when only an emulator can answer.
+    ``{"kind": "mcp-http", "url": "...", "headers": {...}}``, ``{"kind": "python", "catalog":
+    "..."}``, or ``None`` when only an emulator can answer.
 
     What samplers may read to write tasks and hand values on:
 

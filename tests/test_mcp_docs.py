@@ -11,7 +11,7 @@ import attrs
 from astra_mcp.options import (
     McpExecutorOptions,
     McpServerConfig,
-    McpStdioSourceOptions,
+    McpSourceOptions,
 )
 from astra_trajectories.probe_options import McpProbeOptions
 
@@ -34,11 +34,23 @@ def test_the_documented_config_validates():
     registry = load_plugins().registry
     config = parse_config(tomllib.loads(toml_blocks()[0]), path=str(DOC)).resolve(registry)
     section = config.stages["synth-trajectories"]
-    assert section.source.name == "mcp-stdio" and section.sampler.name == "mcp-probe"
+    assert section.source.name == "mcp" and section.sampler.name == "mcp-probe"
     configs = section.source.options.server_configs()
     assert [c.name for c in configs] == ["time", "git", "sqlite", "github"]
     assert configs[3].env == {"GITHUB_PERSONAL_ACCESS_TOKEN": "${GITHUB_TOKEN}"}
     assert configs[2].scenarios[0]["read_query.query"].startswith("SELECT")
+
+
+def test_the_documented_http_config_validates():
+    registry = load_plugins().registry
+    (block,) = [b for b in toml_blocks() if "url = " in b]
+    config = parse_config(tomllib.loads(block), path=str(DOC)).resolve(registry)
+    source = config.stages["synth-trajectories"].source
+    assert source.name == "mcp" and source.options.connect_attempts == 3
+    crm, legacy = source.options.server_configs()
+    assert crm.url is not None and crm.transport == "streamable-http"
+    assert crm.headers["Authorization"] == "Bearer ${CRM_MCP_TOKEN}"
+    assert legacy.transport == "sse" and legacy.headers == {"X-Api-Key": "${SEARCH_KEY}"}
 
 
 def test_the_executor_snippet_validates():
@@ -50,7 +62,7 @@ def test_the_executor_snippet_validates():
             'servers = [{name = "a", command = ["a"]}]',
             "[synth-trajectories.sampler]",
             'name = "mcp-probe"',
-            toml_blocks()[1],
+            next(b for b in toml_blocks() if "sampler.executor" in b),
         ]
     )
     config = parse_config(tomllib.loads(text)).resolve(registry)
@@ -60,6 +72,6 @@ def test_the_executor_snippet_validates():
 
 def test_every_option_is_documented():
     text = DOC.read_text(encoding="utf-8")
-    for cls in (McpServerConfig, McpStdioSourceOptions, McpExecutorOptions, McpProbeOptions):
+    for cls in (McpServerConfig, McpSourceOptions, McpExecutorOptions, McpProbeOptions):
         for field in attrs.fields(cls):
             assert f"`{field.name}`" in text, f"{cls.__name__}.{field.name} is not in docs/mcp.md"

@@ -190,4 +190,4 @@ def test_servers_without_an_mcp_endpoint_are_refused(executor):
         endpoint={"kind": "python", "catalog": "bundled"},
     )
     result = executor.call(server, ToolCall("f", {}))
-    assert result.error and "not 'mcp-stdio'" in result.output
+    assert result.error and "not an MCP one" in result.output

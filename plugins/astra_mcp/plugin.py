@@ -1,6 +1,6 @@
-"""Hook implementations of the MCP plugin: live MCP servers over stdio as a tool-graph source
-and an executor that calls their tools for real (the ``mcp-probe`` sampler that drives them
-lives in the trajectories plugin)."""
+"""Hook implementations of the MCP plugin: live MCP servers (over stdio, streamable HTTP or
+SSE) as a tool-graph source and an executor that calls their tools for real (the ``mcp-probe``
+sampler that drives them lives in the trajectories plugin)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 
 from astra_core import hookimpl
 from astra_core.registry import ComponentBuilder, Registrar
-from astra_mcp.options import McpExecutorOptions, McpStdioSourceOptions
+from astra_mcp.options import McpExecutorOptions, McpSourceOptions
 
 
-def mcp_stdio(options: McpStdioSourceOptions, builder: ComponentBuilder) -> Any:
-    from astra_mcp.stdio_source import McpStdioSource
+def mcp_source(options: McpSourceOptions, builder: ComponentBuilder) -> Any:
+    from astra_mcp.source import McpSource
 
-    return McpStdioSource(options, builder)
+    return McpSource(options, builder)
 
 
 def mcp_executor(options: McpExecutorOptions, builder: ComponentBuilder) -> Any:
@@ -25,12 +25,18 @@ def mcp_executor(options: McpExecutorOptions, builder: ComponentBuilder) -> Any:
 
 @hookimpl
 def astra_register_tool_graph_sources(registry: Registrar) -> None:
+    description = (
+        "Live MCP servers started over stdio or reached over streamable HTTP or SSE (mcp SDK): "
+        "tools listed and converted to OpenAI schemas, schema-flow graphs, endpoints kept for "
+        "real calls."
+    )
+    registry.add("mcp", mcp_source, options=McpSourceOptions, description=description)
+    # its first name, from when it spoke stdio only: configs that use it keep working
     registry.add(
         "mcp-stdio",
-        mcp_stdio,
-        options=McpStdioSourceOptions,
-        description="Live MCP servers started over stdio (mcp SDK): tools listed and converted "
-        "to OpenAI schemas, schema-flow graphs, endpoints kept for real calls.",
+        mcp_source,
+        options=McpSourceOptions,
+        description=description + " (the mcp source under its first name)",
     )
 
 
@@ -40,6 +46,7 @@ def astra_register_tool_executors(registry: Registrar) -> None:
         "mcp",
         mcp_executor,
         options=McpExecutorOptions,
-        description="Calls tools on live MCP servers over stdio: one reused session per server, "
-        "per-call timeout, errors become error observations.",
+        description="Calls tools on live MCP servers (stdio, streamable HTTP, SSE, the "
+        "authors' mcp-http and smithery rows): one reused session per server, per-call timeout, "
+        "bounded reconnection with backoff, errors become error observations.",
     )

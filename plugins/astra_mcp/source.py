@@ -1,9 +1,11 @@
-"""The ``mcp-stdio`` tool-graph source: live MCP servers started over stdio.
+"""The ``mcp`` tool-graph source (also registered as ``mcp-stdio``): live MCP servers started
+over stdio or reached over HTTP (streamable HTTP or SSE).
 
-For each configured server: start it with the mcp SDK, initialise, list its tools, stop it.
-Tools become OpenAI schemas (``inputSchema`` -> ``parameters``); output schemas and MCP
-annotations are kept in the endpoint, with the command, so the ``mcp`` executor can start the
-same server later and call the tools for real. The paper's filters apply (tools that do not
+For each configured server: start it (or connect to it, retrying a connection that fails with
+backoff) with the mcp SDK, initialise, list its tools, stop (disconnect). Tools become OpenAI
+schemas (``inputSchema`` -> ``parameters``); output schemas and MCP annotations are kept in the
+endpoint, with the command or the URL and header templates, so the ``mcp`` executor can reach
+the same server later and call the tools for real. The paper's filters apply (tools that do not
 convert, vague descriptions, servers with fewer than ``min_tools`` tools) and every drop is
 counted with its reason, as is a server that fails to start or to list its tools.
 """
@@ -20,10 +22,10 @@ import attrs
 from astra_core.records import JSONDict, ToolGraph, ToolServer
 from astra_core.tool_graphs import build_graph_builder
 from astra_core.tool_normalisation import ToolRejected
-from astra_mcp.endpoint import StdioLaunch, endpoint_of
+from astra_mcp.endpoint import HttpLaunch, Launch, StdioLaunch, endpoint_of, http_endpoint_of
 from astra_mcp.event_loop import shared_loop
-from astra_mcp.live_server import LiveServer, ServerStartError, describe_exception
-from astra_mcp.options import McpServerConfig, McpStdioSourceOptions
+from astra_mcp.live_server import ServerStartError, connect, describe_exception
+from astra_mcp.options import McpServerConfig, McpSourceOptions
 from astra_mcp.tool_schemas import convert_tool
 
 if TYPE_CHECKING:
@@ -45,13 +47,14 @@ class ServerListing:
 
 
 def drop_id(config: McpServerConfig, tool: str | None = None) -> str:
-    return f"mcp-stdio/{config.name}" + (f"/{tool}" if tool else "")
+    kind = "mcp-http" if config.url is not None else "mcp-stdio"
+    return f"{kind}/{config.name}" + (f"/{tool}" if tool else "")
 
 
-class McpStdioSource:
+class McpSource:
     """Yields one ``ToolGraph`` per configured MCP server that starts and has enough tools."""
 
-    def __init__(self, options: McpStdioSourceOptions, builder: ComponentBuilder) -> None:
+    def __init__(self, options: McpSourceOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.base_dir = Path(builder.file).resolve().parent if builder.file else Path.cwd()
         self.graph_builder = build_graph_builder(
@@ -59,24 +62,34 @@ class McpStdioSource:
         )
         self.loop = shared_loop()
 
-    def launch(self, config: McpServerConfig) -> StdioLaunch:
+    def launch(self, config: McpServerConfig) -> Launch:
+        if config.url is not None:
+            return HttpLaunch(config.url, config.transport, tuple(sorted(config.headers.items())))
         cwd = None
         if config.cwd is not None:
             cwd = str((self.base_dir / config.cwd).resolve())
-        return StdioLaunch(tuple(config.command), tuple(sorted(config.env.items())), cwd)
+        return StdioLaunch(tuple(config.command or ()), tuple(sorted(config.env.items())), cwd)
 
     async def discover(self, config: McpServerConfig) -> ServerListing:
         """Start the server, list its tools, stop it; ``ServerStartError`` saying why not."""
         launch = self.launch(config)
         timeout = self.options.start_timeout_s
-        server = await LiveServer(launch, self.loop, name=config.name).astart(timeout)
+        http = isinstance(launch, HttpLaunch)
+        server = await connect(
+            launch,
+            self.loop,
+            name=config.name,
+            timeout=timeout,
+            attempts=self.options.connect_attempts if http else 1,
+            backoff_s=self.options.retry_backoff_s,
+        )
         try:
             tools = await server.list_tools(timeout)
         except Exception as exc:
             what = describe_exception(exc) or f"no answer within {timeout:g} s"
             raise ServerStartError(
-                f"MCP server {config.name!r} (command: {launch.display}) started but listing its "
-                f"tools failed: {what}"
+                f"MCP server {config.name!r} ({launch.where}) started but listing its tools "
+                f"failed: {what}"
             ) from None
         finally:
             await server.aclose()
@@ -137,15 +150,17 @@ class McpStdioSource:
             return None
         info = listing.initialize.get("serverInfo") or {}
         launch = self.launch(config)
-        endpoint = endpoint_of(
-            launch.command,
-            dict(launch.env),
-            launch.cwd,
-            returns=returns,
-            annotations=annotations,
-            scenarios=[dict(s) for s in config.scenarios],
-            server_info={k: info[k] for k in ("name", "version") if k in info},
-        )
+        extra: dict[str, Any] = {
+            "returns": returns,
+            "annotations": annotations,
+            "scenarios": [dict(s) for s in config.scenarios],
+            "server_info": {k: info[k] for k in ("name", "version") if k in info},
+        }
+        if isinstance(launch, HttpLaunch):
+            # the header templates, never their values
+            endpoint = http_endpoint_of(launch.url, launch.transport, dict(launch.headers), **extra)
+        else:
+            endpoint = endpoint_of(launch.command, dict(launch.env), launch.cwd, **extra)
         return ToolServer(
             title=config.name,
             tools=tuple(tools),

@@ -9,6 +9,7 @@ from typing import Any
 from astra_core import hookimpl
 from astra_core.registry import ComponentBuilder, Registrar
 from astra_mcp.options import McpExecutorOptions, McpStdioSourceOptions
+from astra_mcp.preflight import sdk_problems, stdio_source_problems
 
 
 def mcp_stdio(options: McpStdioSourceOptions, builder: ComponentBuilder) -> Any:
@@ -31,6 +32,7 @@ def astra_register_tool_graph_sources(registry: Registrar) -> None:
         options=McpStdioSourceOptions,
         description="Live MCP servers started over stdio (mcp SDK): tools listed and converted "
         "to OpenAI schemas, schema-flow graphs, endpoints kept for real calls.",
+        preflight=stdio_source_problems,
     )
 
 
@@ -42,4 +44,5 @@ def astra_register_tool_executors(registry: Registrar) -> None:
         options=McpExecutorOptions,
         description="Calls tools on live MCP servers over stdio: one reused session per server, "
         "per-call timeout, errors become error observations.",
+        preflight=sdk_problems,
     )

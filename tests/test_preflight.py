@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from astra_llm.loopback_server import LoopbackServer, Reply
 from astra_core.config import load_config, parse_config
 from astra_core.errors import PluginError, PreflightFailed
 from astra_core.pipeline import prepare, run
+from astra_core.plugins import load_plugins
 from astra_core.preflight import Problem, preflight_problems, problem_line
 
 QUICKSTART = ROOT / "examples" / "quickstart.toml"
@@ -317,3 +320,22 @@ def test_a_check_that_raises_is_an_error_naming_its_plugin(tmp_path):
     config, plugins = prepare(third_party_config(tmp_path, fail=True))
     with pytest.raises(PluginError, match=r"plugin 'needy'.*preflight check of .*cannot tell"):
         preflight_problems(config, plugins.registry)
+
+
+def test_the_guides_preflight_example_prints_what_the_guide_shows(tmp_path, monkeypatch):
+    """docs/writing-plugins.md: the options class of rung 3 and the check of its preflight
+    section, registered and asked for a config that names the verifier."""
+    text = (ROOT / "docs" / "writing-plugins.md").read_text()
+    section = text.split("## 3. Configuration", 1)[1].split("\n## 4.", 1)[0]
+    options_code, needs_code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[:2]
+    (shown,) = re.findall(r"```console\n(.*?)```", section.split("(preflight)", 1)[1], re.S)[:1]
+    module = types.ModuleType("thresholded")
+    exec(compile(options_code, "writing-plugins.md", "exec"), module.__dict__)
+    exec(compile(needs_code, "writing-plugins.md", "exec"), module.__dict__)
+    plugins = load_plugins(objects=[("thresholded", module)])
+    config = tmp_path / "run.toml"
+    config.write_text('[eval.evaluator]\nname = "arena-eval"\nverifier = "thresholded"\n')
+    config_obj, _ = prepare(config, plugins=plugins)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no jq
+    lines = [problem_line(p) for p in preflight_problems(config_obj, plugins.registry)]
+    assert lines[0] == shown.strip().splitlines()[-1].strip()

@@ -143,6 +143,13 @@ def test_astra_run_stops_before_the_first_stage_and_writes_nothing(tmp_path):
             run(load_config(config), out, stages=["synth-arenas"], quiet=True)
     assert len(caught.value.lines) == 1 and "bwrap" in caught.value.lines[0]
     assert not out.exists()
+    # --no-preflight skips the checks: the stage starts, and fails when it builds its sandbox
+    skipped = astra_without(
+        [], "synth", "arenas", str(config), "--out", str(out), "--no-preflight", path=str(empty)
+    )
+    assert skipped.returncode == 1
+    assert "sandbox 'bubblewrap' needs the bwrap program" in skipped.stderr
+    assert '"status": "failed"' in (out / "synth-arenas" / "manifest.json").read_text()
 
 
 def test_one_problem_met_by_every_stage_is_one_line_naming_every_key(tmp_path, monkeypatch):

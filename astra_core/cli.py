@@ -76,6 +76,13 @@ def _run_args(parser: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="process only shard I of N of the work (merge with `astra data merge`)",
     )
+    parser.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip the checks, before the first stage, that every component finds what it needs "
+        "(programs, packages, endpoints)",
+    )
 
 
 def _plugins_from(args: argparse.Namespace, config: Any = None) -> Any:
@@ -99,7 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         stages = [s.strip() for s in stages.split(",") if s.strip()]
     plugins = _plugins_from(args, config)
     report = run(
-        config, args.out, stages=stages, plugins=plugins, quiet=args.quiet, shard=args.shard
+        config,
+        args.out,
+        stages=stages,
+        plugins=plugins,
+        quiet=args.quiet,
+        shard=args.shard,
+        preflight=args.preflight,
     )
     if not args.quiet:
         for s in report.stages:
@@ -147,9 +160,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from astra_core.config import load_config
     from astra_core.pipeline import prepare
+    from astra_core.preflight import check_preflight, problem_line
 
     config = load_config(args.file)
-    config, _ = prepare(config, plugins=_plugins_from(args, config))
+    config, plugins = prepare(config, plugins=_plugins_from(args, config))
+    for problem in check_preflight(config, plugins.registry):
+        print(f"astra: warning: {problem_line(problem)}", file=sys.stderr)
     if not args.quiet:
         print(f"{args.file}: ok ({', '.join(config.stage_order) or 'no stages'})")
     return 0
@@ -211,7 +227,12 @@ def build_parser(plugins_hook: Any = None) -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", parents=[common], help="work with run configs")
     cfg_sub = cfg.add_subparsers(dest="what", metavar="WHAT", required=True)
-    p = cfg_sub.add_parser("check", parents=[common], help="validate a config against the plugins")
+    p = cfg_sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate a config against the plugins, and check that this machine has what its "
+        "components need (programs, packages, endpoints)",
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_config_check)
 

@@ -7,6 +7,7 @@ __all__ = [
     "ConfigError",
     "LLMCallFailed",
     "PluginError",
+    "PreflightFailed",
     "RecordError",
     "StepRejected",
     "StoreError",
@@ -44,6 +45,25 @@ class ConfigError(AstraError):
         elif key:
             where = f"[{key}] "
         super().__init__(f"{where}{message}")
+
+
+class PreflightFailed(ConfigError):
+    """Components a config names need what this machine lacks (a program, a package, a
+    reachable endpoint): one line per problem with its fix, raised before any stage runs.
+    ``warnings`` (lines too) are what would only be lost, listed after the problems."""
+
+    def __init__(
+        self, lines: list[str], *, path: str | None = None, warnings: list[str] | None = None
+    ) -> None:
+        self.lines = list(lines)
+        self.warnings = list(warnings or ())
+        count = f"{len(lines)} problem" + ("s" if len(lines) != 1 else "")
+        body = [f"  {line}" for line in self.lines]
+        body += [f"  warning: {line}" for line in self.warnings]
+        super().__init__(
+            f"{count} to fix before the run can start (nothing was run):\n" + "\n".join(body),
+            path=path,
+        )
 
 
 class UnknownComponentError(ConfigError):

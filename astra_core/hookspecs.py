@@ -59,8 +59,10 @@ __all__ = [
 # Each receives a ``registry`` bound to the calling plugin; ``registry.add(name, factory,
 # options=OptionsClass, description=...)`` makes a component selectable by ``name`` in a config.
 # A factory is called as ``factory(options, builder)`` and returns an object that satisfies the
-# kind's Protocol in ``astra_core.protocols``. A name registered twice is an error naming both
-# plugins. Return value: ignored.
+# kind's Protocol in ``astra_core.protocols``. ``preflight=check`` adds what the component needs
+# of the machine: ``check(options, base_dir)`` returns ``astra_core.preflight.Problem`` s, asked by
+# ``astra config check`` and before the first stage of ``astra run``. A name registered twice is
+# an error naming both plugins. Return value: ignored.
 
 
 @hookspec

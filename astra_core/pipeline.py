@@ -15,6 +15,7 @@ from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.options import options_to_dict
 from astra_core.plugins import PluginSet, load_plugins
+from astra_core.preflight import check_preflight, problem_line
 from astra_core.registry import ComponentBuilder
 from astra_core.report import RunReport, StageSummary
 from astra_core.stages import STAGE_CLASSES, Stage
@@ -219,11 +220,15 @@ def run(
     disable: Sequence[str] = (),
     quiet: bool = False,
     shard: tuple[int, int] = (0, 1),
+    preflight: bool = True,
 ) -> RunReport:
     """Run the stages of ``config`` in order under ``out_dir`` and write the run report.
 
     ``stages`` picks a subset (it must be configured); by default the stages of ``[run] stages``
     or every stage that has a section. A run that was killed resumes where it stopped.
+    First, unless ``preflight`` is false, every component those stages name is asked what it
+    lacks on this machine (``astra_core.preflight``): a ``PreflightFailed`` listing each problem
+    is raised before anything is written.
     """
     config, plugins = prepare(config, plugins=plugins, plugin_files=plugin_files, disable=disable)
     order = config.stage_order
@@ -236,6 +241,9 @@ def run(
                     f"stage {name!r} was asked for but has no [{name}] section", path=config.path
                 )
         order = tuple(s for s in STAGES if s in stages)
+    if preflight:
+        for problem in check_preflight(config, plugins.registry, stages=order):
+            log.warning("%s", problem_line(problem))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     builder = ComponentBuilder(

@@ -282,7 +282,8 @@ class Tracker(Protocol):
 @runtime_checkable
 class Trainer(Protocol):
     """Runs a training stage (``train-sft``, ``train-rl``) and returns its metrics; writes
-    checkpoints and metrics under ``ctx.out_dir``."""
+    checkpoints and metrics under ``ctx.out_dir``. The metrics ``steps`` (optimizer steps in all)
+    and ``model`` (the path of the model it saved) are what ``report.md`` says the stage made."""
 
     def run(self, ctx: StageContext) -> Mapping[str, Any]: ...
 
@@ -290,7 +291,8 @@ class Trainer(Protocol):
 @runtime_checkable
 class Evaluator(Protocol):
     """Runs the ``eval`` stage: measures one or more models (e.g. on held-out arenas) and
-    returns the metrics for the run report; writes its results under ``ctx.out_dir``."""
+    returns the metrics for the run report; writes its results under ``ctx.out_dir``. The
+    metric ``arenas`` (how many it evaluated on) is what ``report.md`` says the stage made."""
 
     def run(self, ctx: StageContext) -> Mapping[str, Any]: ...
 

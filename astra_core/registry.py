@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,19 @@ import attrs
 from astra_core.errors import ConfigError, PluginError, UnknownComponentError
 from astra_core.options import ComponentSpec, structure_options
 
-__all__ = ["ComponentBuilder", "ComponentInfo", "ComponentRegistry", "Factory", "Registrar"]
+__all__ = [
+    "ComponentBuilder",
+    "ComponentInfo",
+    "ComponentRegistry",
+    "Factory",
+    "Preflight",
+    "Registrar",
+]
 
 Factory = Callable[[Any, "ComponentBuilder"], Any]
+# ``check(options, base_dir)``: the ``astra_core.preflight.Problem`` s of one component with
+# these options on this machine; ``base_dir`` is the config file's folder.
+Preflight = Callable[[Any, Path], Iterable[Any]]
 
 log = logging.getLogger("astra")
 
@@ -23,7 +33,8 @@ log = logging.getLogger("astra")
 @attrs.frozen
 class ComponentInfo:
     """A registered component: ``factory(options, builder)`` makes it; ``options`` is the attrs
-    class of its options, or ``None`` when it takes none."""
+    class of its options, or ``None`` when it takes none; ``preflight(options, base_dir)``, when
+    given, lists what it lacks on this machine (``astra_core.preflight``)."""
 
     kind: str
     name: str
@@ -32,6 +43,7 @@ class ComponentInfo:
     plugin: str
     distribution: str | None
     description: str = ""
+    preflight: Preflight | None = None
 
 
 class ComponentRegistry:
@@ -131,11 +143,18 @@ class Registrar:
         *,
         options: type | None = None,
         description: str = "",
+        preflight: Preflight | None = None,
     ) -> None:
-        """Make ``factory`` selectable as ``name``. ``options`` is an attrs class (or None)."""
+        """Make ``factory`` selectable as ``name``. ``options`` is an attrs class (or None).
+        ``preflight(options, base_dir)`` returns the ``Problem`` s this component would meet on
+        this machine (a missing program, package or endpoint), asked before a run starts."""
         if not callable(factory):
             raise PluginError(
                 self.plugin, self.distribution, f"factory for {name!r} is not callable"
+            )
+        if preflight is not None and not callable(preflight):
+            raise PluginError(
+                self.plugin, self.distribution, f"preflight of {name!r} is not callable"
             )
         if options is not None and not attrs.has(options):
             raise PluginError(
@@ -147,7 +166,14 @@ class Registrar:
             description = factory.__doc__.strip().splitlines()[0]
         self._registry.add(
             ComponentInfo(
-                self.kind, name, factory, options, self.plugin, self.distribution, description
+                self.kind,
+                name,
+                factory,
+                options,
+                self.plugin,
+                self.distribution,
+                description,
+                preflight,
             )
         )
 

@@ -71,13 +71,17 @@ class RunReport:
             "",
             f"Config: `{self.config}` · seed {self.seed} · output `{self.out_dir}`",
             "",
-            "| stage | status | records (total) | new this run | dropped | time (s) |",
-            "|---|---|---:|---:|---:|---:|",
+            "| stage | status | made | new this run | dropped | time (s) |",
+            "|---|---|---|---:|---:|---:|",
         ]
         for s in self.stages:
+            if _writes_records(s.stage):
+                made = f"{s.total} records"
+                new, dropped = str(s.written), str(sum(s.dropped.values()))
+            else:  # a trainer or an evaluator: what its metrics say it made
+                made, new, dropped = _made(s, Path(self.out_dir)), "-", "-"
             lines.append(
-                f"| {s.stage} | {s.status} | {s.total} | {s.written} | "
-                f"{sum(s.dropped.values())} | {s.duration_s:.1f} |"
+                f"| {s.stage} | {s.status} | {made} | {new} | {dropped} | {s.duration_s:.1f} |"
             )
         for s in self.stages:
             if s.dropped:
@@ -96,3 +100,30 @@ class RunReport:
         for section in self.sections:
             lines += ["", section.strip()]
         return "\n".join(lines) + "\n"
+
+
+def _writes_records(stage: str) -> bool:
+    from astra_core.stages import STAGE_CLASSES  # stages build on contexts that build on this
+
+    cls = STAGE_CLASSES.get(stage)
+    return cls is None or cls.record_cls is not None
+
+
+def _made(summary: StageSummary, out_dir: Path) -> str:
+    """What a stage without records made, from its metrics: ``steps`` (or the last ``step``),
+    the ``model`` it saved (relative to the run), the ``arenas`` it evaluated."""
+    m = summary.metrics
+    parts = []
+    steps = m.get("steps", m.get("step"))
+    if isinstance(steps, (int, float)) and not isinstance(steps, bool):
+        parts.append(f"{int(steps)} steps")
+    model = m.get("model")
+    if isinstance(model, str) and model:
+        path = Path(model).resolve()
+        if path.is_relative_to(out_dir.resolve()):
+            path = path.relative_to(out_dir.resolve())
+        parts.append(f"model `{path.as_posix()}`")
+    arenas = m.get("arenas")
+    if isinstance(arenas, (int, float)) and not isinstance(arenas, bool):
+        parts.append(f"{int(arenas)} arenas evaluated")
+    return ", ".join(parts) or "-"

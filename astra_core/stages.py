@@ -87,7 +87,8 @@ class Stage:
 
 
 class SynthTrajectoriesStage(Stage):
-    """Tool graphs from a ``tool_graph_source``, trajectories from a ``trajectory_sampler``."""
+    """Tool graphs from a ``tool_graph_source``, trajectories from a ``trajectory_sampler``.
+    Its metric ``servers`` is the number of tool servers the dataset's trajectories come from."""
 
     name = "synth-trajectories"
     record_cls = Trajectory
@@ -96,13 +97,15 @@ class SynthTrajectoriesStage(Stage):
     def execute(self, ctx: StageContext) -> Mapping[str, Any]:
         source = ctx.build("tool_graph_source", self.section.source, key=f"{self.name}.source")
         sampler = ctx.build("trajectory_sampler", self.section.sampler, key=f"{self.name}.sampler")
-        servers = 0
         for graph in source.load(ctx):
             if self.limit_reached(ctx):
                 break
-            servers += 1
             self.emit(ctx, sampler.sample(graph, ctx))
-        return {"servers": servers}
+        # Counted in the dataset, not in this attempt's loop: a resumed run that found its limit
+        # already reached samples no server, yet its dataset still covers them.
+        assert ctx.store is not None
+        servers = {t.task.server_id for t in ctx.store.iter_records() if isinstance(t, Trajectory)}
+        return {"servers": len(servers)}
 
 
 class SynthArenasStage(Stage):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_bfcl.options import BfclMultiTurnOptions, BfclVerifierOptions
+from astra_bfcl.preflight import bfcl_problems
 from astra_core import hookimpl
 from astra_core.protocols import ArenaRuntime, Sandbox
 from astra_core.records import Arena, Trajectory
@@ -35,6 +36,7 @@ def astra_register_environment_generators(registry: Registrar) -> None:
         options=BfclMultiTurnOptions,
         description="BFCL multi-turn entries (base, miss_func, miss_param, long_context) as "
         "arenas whose bfcl-eval classes run in the sandbox (needs bfcl-eval).",
+        preflight=bfcl_problems,
     )
 
 
@@ -46,6 +48,7 @@ def astra_register_verifiers(registry: Registrar) -> None:
         options=BfclVerifierOptions,
         description="BFCL's multi-turn checks per turn (instance state, unordered subsequence "
         "of execution results); reward = passed / judged turns (needs bfcl-eval).",
+        preflight=bfcl_problems,
     )
 
 

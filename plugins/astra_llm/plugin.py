@@ -8,6 +8,7 @@ from astra_core import hookimpl
 from astra_core.registry import ComponentBuilder, Registrar
 from astra_llm.openai_http import OpenAICompatibleBackend
 from astra_llm.options import OpenAICompatibleOptions, TransformersLocalOptions
+from astra_llm.preflight import endpoint_problems
 
 
 def _parser(options: Any, builder: ComponentBuilder) -> Any:
@@ -42,6 +43,7 @@ def astra_register_llm_backends(registry: Registrar) -> None:
         options=OpenAICompatibleOptions,
         description="Chat completions over HTTP (vLLM, SGLang, Ollama, hosted APIs): bounded "
         "concurrency and retries, 429/Retry-After, native or parsed tool calls, disk cache.",
+        preflight=endpoint_problems,
     )
     registry.add(
         "transformers-local",

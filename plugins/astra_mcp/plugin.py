@@ -9,6 +9,7 @@ from typing import Any
 from astra_core import hookimpl
 from astra_core.registry import ComponentBuilder, Registrar
 from astra_mcp.options import McpExecutorOptions, McpSourceOptions
+from astra_mcp.preflight import sdk_problems, source_problems
 
 
 def mcp_source(options: McpSourceOptions, builder: ComponentBuilder) -> Any:
@@ -30,13 +31,20 @@ def astra_register_tool_graph_sources(registry: Registrar) -> None:
         "tools listed and converted to OpenAI schemas, schema-flow graphs, endpoints kept for "
         "real calls."
     )
-    registry.add("mcp", mcp_source, options=McpSourceOptions, description=description)
+    registry.add(
+        "mcp",
+        mcp_source,
+        options=McpSourceOptions,
+        description=description,
+        preflight=source_problems,
+    )
     # its first name, from when it spoke stdio only: configs that use it keep working
     registry.add(
         "mcp-stdio",
         mcp_source,
         options=McpSourceOptions,
         description=description + " (the mcp source under its first name)",
+        preflight=source_problems,
     )
 
 
@@ -49,4 +57,5 @@ def astra_register_tool_executors(registry: Registrar) -> None:
         description="Calls tools on live MCP servers (stdio, streamable HTTP, SSE, the "
         "authors' mcp-http and smithery rows): one reused session per server, per-call timeout, "
         "bounded reconnection with backoff, errors become error observations.",
+        preflight=sdk_problems,
     )

@@ -11,6 +11,7 @@ from astra_core import hookimpl
 from astra_core.errors import AstraError
 from astra_core.registry import Registrar
 from astra_sandbox.options import SandboxOptions
+from astra_sandbox.preflight import bubblewrap_problems, python_problems
 from astra_sandbox.sandbox import make_bubblewrap, make_subprocess
 
 
@@ -22,12 +23,14 @@ def astra_register_sandboxes(registry: Registrar) -> None:
         options=SandboxOptions,
         description="No network, read-only system, private /tmp, CPU/memory/process/file/output "
         "limits and a wall clock (needs the bwrap program).",
+        preflight=bubblewrap_problems,
     )
     registry.add(
         "subprocess",
         lambda options, builder: make_subprocess(options),
         options=SandboxOptions,
         description="The same limits in a plain child process; does NOT isolate files or network.",
+        preflight=python_problems,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from astra_core import hookimpl
 from astra_core.registry import Registrar
 from astra_training.arena_eval import ArenaEvaluator
+from astra_training.preflight import lora_problems, rl_problems
 from astra_training.rl_options import EvalOptions, RLOptions
 from astra_training.rl_trainer import RLTrainer
 from astra_training.sft import SFTTrainer
@@ -22,12 +23,14 @@ def astra_register_trainers(registry: Registrar) -> None:
         options=SFTOptions,
         description="Supervised fine-tuning on tool-calling conversations (assistant tokens "
         "only), on Accelerate, with exact resume.",
+        preflight=lora_problems,
     )
     registry.add(
         "rl",
         RLTrainer,
         options=RLOptions,
         description="Online multi-turn RL in arenas (GRPO and other algorithm plugins).",
+        preflight=rl_problems,
     )
 
 

@@ -302,8 +302,10 @@ class RLTrainer:
         final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:
             save_model(final, tokenizer, ctx.out_dir / "model")
-        summary = {k: v for k, v in last.items() if isinstance(v, (int, float))}
+        summary: dict[str, Any] = {k: v for k, v in last.items() if isinstance(v, (int, float))}
         summary["trainable_parameters"], summary["parameters"] = counts
+        # what report.md says the stage made
+        summary.update({"steps": o.steps, "model": str(ctx.out_dir / "model")})
         if history:
             summary["reward_first"] = history[0]["reward"]
             summary["reward_last"] = history[-1]["reward"]

@@ -337,6 +337,7 @@ class SFTTrainer:
         summary.update(
             {
                 "steps": total_steps,
+                "model": str(ctx.out_dir / "model"),  # what report.md says the stage made
                 "resumed_from_step": start,
                 "conversations": len(examples),
                 "rows": len(rows),

@@ -206,7 +206,14 @@ class SandboxResult:
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """Runs untrusted Python (synthesized tools, model output) isolated from the host."""
+    """Runs untrusted Python (synthesized tools, model output) isolated from the host.
+
+    Two optional attributes say what code it may run (``astra_core.sandbox_policy`` reads them;
+    a sandbox without them counts as unisolated and not allowed): ``isolated`` is true when the
+    code cannot reach the host's files or network (bubblewrap); ``allow_unisolated`` is true
+    when the config of an unisolated sandbox allows LLM-written tool code anyway. Arena
+    runtimes and gold-call checks refuse LLM-written code where both are false.
+    """
 
     def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult: ...
 

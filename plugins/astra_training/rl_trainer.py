@@ -31,6 +31,7 @@ from astra_training.logprobs import completion_logprobs
 from astra_training.lora import merged, trainable_parameters, with_lora
 from astra_training.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_training.optimization import adamw, constant_schedule
+from astra_training.response_shaping import ResponseShaping
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
 from astra_training.turn_credit import padded_advantages, token_advantages
@@ -153,6 +154,8 @@ class RLTrainer:
                 "need the adapters at every weight sync; train every weight or roll out locally"
             )
         self.algorithm = builder.build("rl_algorithm", options.algorithm)
+        # DAPO's overlong punishment and filtering (any algorithm that shapes by length)
+        self.shaping = ResponseShaping(self.algorithm)
         self.verifier = ArenaVerifiers(
             builder, options.verifier, hook=builder.hook, key="train-rl.trainer.verifier"
         )
@@ -213,7 +216,10 @@ class RLTrainer:
             sandbox=self.sandbox,
             hook=ctx.hook,
         )
-        filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
+        # groups are judged on the rewards training sees (shaped, where the algorithm shapes)
+        filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(
+            delta=o.filter_std_delta, reward=self.shaping.reward
+        )
         ckpts = CheckpointManager(
             ctx.out_dir / "checkpoints",
             accelerator,
@@ -349,15 +355,20 @@ class RLTrainer:
         tokenizer: Any,
     ) -> dict[str, float]:
         o = self.options
-        rewards = torch.tensor([[r.reward for r in g] for g in batch], dtype=torch.float32)
-        advantages = self.algorithm.advantages(rewards).reshape(-1)
         rollouts = [r for g in batch for r in g]
+        penalties = self.shaping.penalties(rollouts)
+        raw = torch.tensor([r.reward for r in rollouts], dtype=torch.float32)
+        rewards = (raw + penalties).reshape(len(batch), -1)
+        advantages = self.algorithm.advantages(rewards).reshape(-1)
+        # a sequence weighted 0 (a truncated response under overlong filtering) trains nothing
+        # and does not count in the loss denominator
+        weights = self.shaping.weights(rollouts)
         per_token = token_advantages(batch, advantages, o.turn_credit) if o.turn_credit else None
         device = accelerator.device
         micro = o.micro_batch_size or len(rollouts)
         # The batch's loss denominator, shared by its micro-batches (token-level averaging over
         # the whole batch, as the paper does), when the algorithm defines one.
-        counts = [sum(r.mask[1:]) for r in rollouts]
+        counts = [round(sum(r.mask[1:]) * float(w)) for r, w in zip(rollouts, weights, strict=True)]
         normalizer = (
             self.algorithm.loss_normalizer(counts)
             if hasattr(self.algorithm, "loss_normalizer")
@@ -405,8 +416,9 @@ class RLTrainer:
                         if per_token is not None
                         else advantages[start : start + micro]
                     ).to(device)
+                loss_mask = mask * weights[start : start + micro, None].to(device)
                 loss, parts = self.algorithm.policy_loss(
-                    logprobs, old, adv_cache[start], mask, **kwargs
+                    logprobs, old, adv_cache[start], loss_mask, **kwargs
                 )
                 accelerator.backward(loss)
                 loss_sum += float(loss.item())
@@ -424,6 +436,9 @@ class RLTrainer:
             out["grad_norm"] = out.get("grad_norm", 0.0) + float(grad_norm) / o.ppo_epochs
         scheduler.step()  # once per RL step, so warmup_steps counts steps at any ppo_epochs
         out["advantage_abs_mean"] = float(advantages.abs().mean())
+        if self.shaping.active:
+            out["overlong_penalty_mean"] = float(penalties.mean())
+            out["overlong_filtered"] = float((weights == 0).sum())
         return out
 
     def _reference(self, accelerator: Any) -> Any:

@@ -18,12 +18,14 @@ from astra_sandbox import launch
 from conftest import astra
 
 from astra_core.arena_verification import verify_arena
+from astra_core.context import StageContext
 from astra_core.errors import UnisolatedSandboxRefused
 from astra_core.options import KIND_METADATA_KEY, ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, SubQuestion, ToolCall
 from astra_core.registry import ComponentBuilder
 from astra_core.sandbox_policy import LLM_WRITTEN, TOOL_CODE_ORIGIN
+from astra_core.store import RecordStore
 
 BWRAP_PROBLEM = launch.bubblewrap_problem()
 needs_bwrap = pytest.mark.skipif(
@@ -127,6 +129,28 @@ def test_bubblewrap_runs_llm_written_code_isolated(plugins, builder, tmp_path):
     (check,) = verify_arena(arena, sandbox)
     assert check.passed, check.reason
     assert not marker.exists()  # it ran, and could not write to the host
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "split"), [("trainer", "rl", "train"), ("evaluator", "arena-eval", "holdout")]
+)
+def test_train_rl_and_eval_refuse_before_loading_a_model(plugins, tmp_path, kind, name, split):
+    marker = tmp_path / "marker"
+    arena = attrs.evolve(llm_arena(marker), split=split)
+    store = RecordStore(tmp_path / "synth-arenas", Arena).open()
+    store.write(arena)
+    store.close()
+    builder = ComponentBuilder(plugins.registry, hook=plugins.hook, workdir=tmp_path)
+    options = {"sandbox": "subprocess"}
+    options["model" if kind == "trainer" else "models"] = (
+        str(tmp_path / "no-model") if kind == "trainer" else [str(tmp_path / "no-model")]
+    )
+    stage = builder.build(kind, ComponentSpec(name, options))
+    ctx = StageContext("train-rl", run_dir=tmp_path, builder=builder, quiet=True)
+    # the missing model would fail next: the refusal comes first, naming the arena
+    with pytest.raises(UnisolatedSandboxRefused, match=f"arena {arena.id}"):
+        stage.run(ctx)
+    assert not marker.exists()
 
 
 def test_allow_unisolated_is_an_option_of_the_unisolated_sandbox_only(builder):

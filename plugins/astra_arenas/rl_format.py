@@ -11,7 +11,8 @@ The last three are JSON *strings* in the release; both strings and decoded value
 The format keeps no decomposition (no sub-questions, dependencies, gold calls or final answer),
 so an export may add an ``astra`` field (a JSON string with those) that makes the round trip
 exact; readers of the released format ignore it. Without it an import gets one sub-question per
-gold answer (tool known, call unknown) and ``single``/``parallel-single`` as topology.
+gold answer (tool known, call unknown) and ``single``/``parallel-single`` as topology, marked
+LLM-written (``metadata.tool_code_origin = "llm"``): an unisolated sandbox refuses its tools.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import cattrs
 
 from astra_core.errors import RecordError
 from astra_core.records import Arena, SubQuestion, ToolCall, tool_name
+from astra_core.sandbox_policy import LLM_WRITTEN, TOOL_CODE_ORIGIN
 
 RL_FIELDS: tuple[str, ...] = ("prompt", "tool_schema", "tool_dict", "sub_qa_dict")
 EXTRA_FIELD = "astra"
@@ -141,7 +143,12 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
                     f"q{n}", f"Sub-task {n}: find it with {name}.", answer, (), True, name, None
                 )
             )
-    metadata: dict[str, Any] = {"source": "ASTRA-RL-1k", "dependencies_known": False}
+    # an LLM wrote the released tools: untrusted, run only where the sandbox policy allows
+    metadata: dict[str, Any] = {
+        "source": "ASTRA-RL-1k",
+        "dependencies_known": False,
+        TOOL_CODE_ORIGIN: LLM_WRITTEN,
+    }
     if duplicates:
         metadata["duplicate_tools"] = duplicates
     return Arena(

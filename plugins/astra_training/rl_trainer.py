@@ -187,7 +187,7 @@ class RLTrainer:
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
         accelerator = make_accelerator()
-        arenas = load_arenas(ctx, o.arenas, holdout=False)
+        arenas = load_arenas(ctx, o.arenas, holdout=False, sandbox=self.sandbox)
         self._check_call_credit(self.verifier.for_arenas(arenas))
         if o.rename_arenas:  # refused before any rollout, not at the step that first picks one
             probe = random.Random(0)

@@ -446,9 +446,7 @@ def test_cached_generate_with_new_and_returning_episodes(model_dir):
 
 def test_reuse_kv_cache_needs_the_generate_backend(model_dir):
     model, tokenizer = load_model_and_tokenizer(str(model_dir))
-    options = RolloutOptions(
-        reuse_kv_cache=True, generation_backend="continuous-batching", server_url=None
-    )
+    options = RolloutOptions(reuse_kv_cache=True, generation_backend="continuous-batching")
     with pytest.raises(ConfigError, match="reuse_kv_cache"):
         make_engine(
             model, tokenizer, options, parser=NoCalls(), verifier=None, sandbox=None, hook=None

@@ -379,13 +379,6 @@ def test_bad_rl_options_are_refused_when_the_config_is_read(table, message):
         prepare(config)
 
 
-def test_lora_with_a_rollout_server_is_refused():
-    builder = plugin_builder()
-    options = RLOptions(lora=LoraOptions(r=8), rollout=RolloutOptions(generation_backend="server"))
-    with pytest.raises(ConfigError, match="lora with generation_backend = 'server'"):
-        RLTrainer(options, builder)
-
-
 @pytest.mark.parametrize("turn_credit", [0.0, 1.0])
 def test_update_moves_the_policy_towards_rewarded_episodes(run_dir, turn_credit):
     """One GRPO update on gold rollouts (reward 1) against corrupted ones (reward 0) raises the

@@ -8,6 +8,7 @@ import attrs
 
 from astra_core.options import at_least, component, greater_than, option, within
 from astra_training.lora import LoraOptions
+from astra_training.server_rollout import ServerOptions
 
 
 @attrs.frozen
@@ -25,21 +26,15 @@ class RolloutOptions:
         option(
             "padded model.generate turn by turn; 'interleaved': one decode loop in which each "
             "episode's next turn starts as soon as its own tool calls return (fastest on CPU); "
-            "transformers' continuous batching (GPU); or an OpenAI-compatible inference server "
-            "that returns token ids (vLLM)",
+            "transformers' continuous batching (GPU); or a vLLM or SGLang server ('server', "
+            "the table rollout.server)",
             "generate",
         )
     )
-    server_url: str | None = option(
-        "base URL of the rollout server (backend 'server'), e.g. http://127.0.0.1:8000/v1", None
+    server: ServerOptions = attrs.field(
+        factory=ServerOptions,
+        metadata={"help": "the vLLM or SGLang server of generation_backend = 'server': a table"},
     )
-    server_model: str = option("model name the rollout server serves", "policy")
-    weight_sync_url: str | None = option(
-        "POST {'model_path': dir} here after each weight save so the server reloads (backend "
-        "'server'; SGLang: /update_weights_from_disk)",
-        None,
-    )
-    sync_every: int = option("push weights to the rollout server every N steps", 1, at_least(1))
     reuse_kv_cache: bool = option(
         "keep each live episode's key/value cache between turns so a turn prefills only the "
         "tokens added since the last (backend 'generate'; holds one batch's cache in memory)",
@@ -99,6 +94,7 @@ class RLOptions:
     top_p: float = option(
         "nucleus sampling: the smallest set of tokens this likely", 1.0, within(0, 1)
     )
+    top_k: int = option("sample among the k likeliest tokens only (0: all)", 0, at_least(0))
     rename_arenas: bool = option(
         "roll out each picked training arena over freshly named entities, where its plugin "
         "renames arenas of its kind (offline worlds: their recorded names; others are played "

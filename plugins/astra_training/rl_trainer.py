@@ -24,7 +24,7 @@ from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
 from astra_training.checkpoints import CheckpointManager
 from astra_training.forward_pass import ForwardArgs
-from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling, ServerGenerate
+from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling
 from astra_training.grounding import copied_arguments
 from astra_training.interleaved import InterleavedGenerate
 from astra_training.logprobs import completion_logprobs
@@ -34,6 +34,8 @@ from astra_training.optimization import adamw, constant_schedule
 from astra_training.response_shaping import ResponseShaping
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
+from astra_training.sampler_correction import sampler_logprob_matrix, truncated_importance_weights
+from astra_training.server_rollout import ServerGenerate, WeightSync
 from astra_training.turn_credit import padded_advantages, token_advantages
 
 
@@ -55,14 +57,9 @@ def make_engine(
     if opts.reuse_kv_cache and opts.generation_backend != "generate":
         raise ConfigError("rollout.reuse_kv_cache needs generation_backend = 'generate'")
     if opts.generation_backend == "server":
-        if not opts.server_url:
-            raise ConfigError("generation_backend = 'server' needs rollout.server_url")
-        generator = ServerGenerate(
-            opts.server_url,
-            opts.server_model,
-            stop_ids=chat.stop_ids,
-            weight_sync_url=opts.weight_sync_url,
-        )
+        if not opts.server.url:
+            raise ConfigError("generation_backend = 'server' needs rollout.server.url")
+        generator = ServerGenerate(opts.server, stop_ids=chat.stop_ids)
     elif opts.reuse_kv_cache:
         generator = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     elif opts.generation_backend == "interleaved":
@@ -115,13 +112,17 @@ def _encode(rollout: Rollout) -> dict[str, Any]:
         "episode": rollout.episode.to_dict(),
         "prompt_len": rollout.prompt_len,
         "call_credit": list(rollout.call_credit),
+        "sampler_logprobs": list(rollout.sampler_logprobs),
     }
 
 
 def _decode(item: dict[str, Any]) -> Rollout:
     episode = Episode.from_dict(item["episode"])
     credit = tuple(float(x) for x in item.get("call_credit", ()))
-    return Rollout(episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]), credit)
+    logprobs = tuple(float(x) for x in item.get("sampler_logprobs", ()))
+    return Rollout(
+        episode, episode.token_ids, episode.loss_mask, int(item["prompt_len"]), credit, logprobs
+    )
 
 
 def _buffer_decoder(checkpoint: Path, turn_credit: float) -> Callable[[dict[str, Any]], Rollout]:
@@ -148,14 +149,17 @@ class RLTrainer:
     def __init__(self, options: RLOptions, builder: ComponentBuilder) -> None:
         self.options = options
         self.builder = builder
-        if options.lora.r and options.rollout.generation_backend == "server":
-            raise ConfigError(
-                "rl: lora with generation_backend = 'server' is not supported: the server would "
-                "need the adapters at every weight sync; train every weight or roll out locally"
-            )
         self.algorithm = builder.build("rl_algorithm", options.algorithm)
         # DAPO's overlong punishment and filtering (any algorithm that shapes by length)
         self.shaping = ResponseShaping(self.algorithm)
+        if self._tis_cap and not getattr(self.algorithm, "per_token_advantages", False):
+            name = options.algorithm.name
+            plugin = builder.registry.get("rl_algorithm", name).plugin
+            raise ConfigError(
+                f"rl: rollout.server.tis_cap = {self._tis_cap} weights each token's loss, which "
+                f"needs an algorithm that takes an advantage per token; rl_algorithm {name!r} "
+                f"(plugin {plugin}) takes one per sequence: set tis_cap = 0"
+            )
         self.verifier = ArenaVerifiers(
             builder, options.verifier, hook=builder.hook, key="train-rl.trainer.verifier"
         )
@@ -171,6 +175,12 @@ class RLTrainer:
                 f"advantage per token (per_token_advantages = True); rl_algorithm {name!r} "
                 f"(plugin {plugin}) takes one per sequence"
             )
+
+    @property
+    def _tis_cap(self) -> float:
+        """The cap of the sampler correction; 0 when it is off or rollouts are local."""
+        rollout = self.options.rollout
+        return rollout.server.tis_cap if rollout.generation_backend == "server" else 0.0
 
     def _check_call_credit(self, verifiers: dict[str, Verifier]) -> None:
         """Each verifier has call_credit when turn_credit asks for it."""
@@ -238,7 +248,14 @@ class RLTrainer:
                 )
             ctx.log.info("resumed from %s (step %d)", latest, start)
         _truncate_metrics(metrics_path, start)
-        sampling = Sampling(do_sample=True, temperature=o.temperature, top_p=o.top_p)
+        sampling = Sampling(do_sample=True, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k)
+        sync = None
+        if isinstance(engine.generator, ServerGenerate):
+            server = o.rollout.server
+            sync_dir = Path(server.sync_dir) if server.sync_dir else ctx.out_dir / "weights-sync"
+            sync = WeightSync(engine.generator, sync_dir, accelerator)
+            if start:  # the server may hold other weights than the checkpoint resumed from
+                sync.push(policy, tokenizer, start)
         last: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
         steps = ctx.progress(
@@ -258,17 +275,9 @@ class RLTrainer:
                 else {}
             )
             t_train = time.perf_counter() - t1
-            if (
-                batch
-                and isinstance(engine.generator, ServerGenerate)
-                and (step + 1) % o.rollout.sync_every == 0
-            ):
+            if sync and batch and (step + 1) % o.rollout.server.sync_every == 0:
                 # The server samples the next rollouts: give it the weights just trained.
-                sync_dir = ctx.out_dir / "weights-sync"
-                if accelerator.is_main_process:
-                    save_model(policy, tokenizer, sync_dir)
-                accelerator.wait_for_everyone()
-                engine.generator.sync_weights(str(sync_dir))
+                sync.push(policy, tokenizer, step + 1)
             episodes = [r for g in fill.pop("all_groups") for r in g]
             m = _episode_metrics(episodes)
             gen_tokens = fill.pop("generated_tokens")
@@ -362,13 +371,15 @@ class RLTrainer:
         advantages = self.algorithm.advantages(rewards).reshape(-1)
         # a sequence weighted 0 (a truncated response under overlong filtering) trains nothing
         # and does not count in the loss denominator
-        weights = self.shaping.weights(rollouts)
+        seq_weights = self.shaping.weights(rollouts)
         per_token = token_advantages(batch, advantages, o.turn_credit) if o.turn_credit else None
         device = accelerator.device
         micro = o.micro_batch_size or len(rollouts)
         # The batch's loss denominator, shared by its micro-batches (token-level averaging over
         # the whole batch, as the paper does), when the algorithm defines one.
-        counts = [round(sum(r.mask[1:]) * float(w)) for r, w in zip(rollouts, weights, strict=True)]
+        counts = [
+            round(sum(r.mask[1:]) * float(w)) for r, w in zip(rollouts, seq_weights, strict=True)
+        ]
         normalizer = (
             self.algorithm.loss_normalizer(counts)
             if hasattr(self.algorithm, "loss_normalizer")
@@ -416,10 +427,16 @@ class RLTrainer:
                         if per_token is not None
                         else advantages[start : start + micro]
                     ).to(device)
-                loss_mask = mask * weights[start : start + micro, None].to(device)
-                loss, parts = self.algorithm.policy_loss(
-                    logprobs, old, adv_cache[start], loss_mask, **kwargs
-                )
+                adv = adv_cache[start]
+                sampler = sampler_logprob_matrix(chunk, ids.shape[1]) if self._tis_cap else None
+                if sampler is not None:
+                    # truncated importance sampling: the server sampled, not this policy
+                    weights, tis = truncated_importance_weights(old, sampler, mask, self._tis_cap)
+                    adv = (adv[:, None] if adv.dim() == 1 else adv) * weights
+                loss_mask = mask * seq_weights[start : start + micro, None].to(device)
+                loss, parts = self.algorithm.policy_loss(logprobs, old, adv, loss_mask, **kwargs)
+                if sampler is not None:
+                    parts = {**parts, **tis}
                 accelerator.backward(loss)
                 loss_sum += float(loss.item())
                 # metrics are the mean over the batch and over its ppo_epochs updates
@@ -438,7 +455,7 @@ class RLTrainer:
         out["advantage_abs_mean"] = float(advantages.abs().mean())
         if self.shaping.active:
             out["overlong_penalty_mean"] = float(penalties.mean())
-            out["overlong_filtered"] = float((weights == 0).sum())
+            out["overlong_filtered"] = float((seq_weights == 0).sum())
         return out
 
     def _reference(self, accelerator: Any) -> Any:

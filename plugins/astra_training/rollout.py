@@ -41,6 +41,8 @@ class LiveEpisode:
     stop_reason: str = ""
     reward: Reward | None = None
     starting: Future[None] | None = None  # the runtime's reset(), running in the background
+    # (start in ids, log-probs) of each turn whose sampler reported them
+    sampled: list[tuple[int, tuple[float, ...]]] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -53,6 +55,9 @@ class Rollout:
     prompt_len: int
     # one value per call from a CallCreditVerifier (empty when the verifier gives none)
     call_credit: tuple[float, ...] = ()
+    # the sampler's log-prob of each id (0 where not sampled), from a generator that reports
+    # them (an inference server); empty otherwise
+    sampler_logprobs: tuple[float, ...] = ()
 
     @property
     def reward(self) -> float:
@@ -92,6 +97,8 @@ class RolloutEngine:
     ``run()``. A generator with ``keeps_episode_cache`` is given one key per episode and told to
     ``forget()`` when the run ends. A generator with ``interleaves_turns`` runs every episode
     to its end in one ``run()`` call, calling back after each turn (``InterleavedGenerate``).
+    A generator with ``returns_logprobs`` returns ``SampledTurn``s: each rollout then keeps the
+    sampler's log-prob of every sampled token (``Rollout.sampler_logprobs``).
     """
 
     def __init__(
@@ -139,6 +146,7 @@ class RolloutEngine:
         tool_tokens = generated = 0
         episodes: list[LiveEpisode] = []
         keyed = bool(getattr(self.generator, "keeps_episode_cache", False))
+        with_logprobs = bool(getattr(self.generator, "returns_logprobs", False))
         pool = ThreadPoolExecutor(
             max_workers=max(1, min(self.start_workers, len(arenas))),
             thread_name_prefix="astra-episode-start",
@@ -180,9 +188,12 @@ class RolloutEngine:
                     outputs = self.generator.generate(prompts, budgets, sampling)
                 gen_s += time.perf_counter() - t
                 t = time.perf_counter()
-                for (_, episode), new_ids in zip(live, outputs, strict=True):
-                    generated += len(new_ids)
-                    tool_tokens += self._advance(episode, new_ids)
+                for (_, episode), new in zip(live, outputs, strict=True):
+                    if with_logprobs:
+                        episode.sampled.append((len(episode.ids), new.logprobs))
+                        new = list(new.ids)
+                    generated += len(new)
+                    tool_tokens += self._advance(episode, new)
                 tool_s += time.perf_counter() - t
             for e in episodes:
                 self._started(e)  # the start of an episode that never called a tool
@@ -358,4 +369,9 @@ class RolloutEngine:
             if isinstance(verifier, CallCreditVerifier)
             else ()
         )
-        return Rollout(episode, tuple(e.ids), tuple(e.mask), e.prompt_len, tuple(credit))
+        logprobs = [0.0] * len(e.ids) if e.sampled else []
+        for start, values in e.sampled:
+            logprobs[start : start + len(values)] = values
+        return Rollout(
+            episode, tuple(e.ids), tuple(e.mask), e.prompt_len, tuple(credit), tuple(logprobs)
+        )

@@ -3,7 +3,10 @@
 ``SandboxSessionRuntime.reset()`` closes the last session, opens a fresh one (``sandbox.session()``
 where the sandbox offers it, else the subclass's ``fallback_session()``) and loads every offered
 tool's code into it; a tool that does not load fails only its own calls (``load_errors``).
-``close()`` ends the session; a runtime is also a context manager (``reset`` on entry). What a
+``close()`` ends the session; a runtime is also a context manager (``reset`` on entry). An arena
+whose tool code an LLM wrote (``astra_core.sandbox_policy.llm_written``) is refused at
+construction, before any of its code runs, unless the sandbox isolates the host or its config
+allows unisolated runs (``UnisolatedSandboxRefused`` naming the arena). What a
 call does, how it is checked and what it returns is the subclass's: see the ``ArenaRuntime``
 Protocol in ``astra_core.protocols``.
 """
@@ -15,6 +18,7 @@ from typing import Any
 
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena
+from astra_core.sandbox_policy import llm_written, require_isolation
 
 __all__ = ["SandboxSessionRuntime"]
 
@@ -23,6 +27,8 @@ class SandboxSessionRuntime:
     """Base of runtimes whose tools live in one sandbox session per episode."""
 
     def __init__(self, arena: Arena, sandbox: Sandbox, *, timeout_s: float | None = None) -> None:
+        if llm_written(arena):
+            require_isolation(sandbox, what=f"the LLM-written tool code of arena {arena.id}")
         self.arena = arena
         self.sandbox = sandbox
         self.timeout_s = timeout_s

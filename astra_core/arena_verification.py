@@ -16,6 +16,7 @@ import attrs
 
 from astra_core.protocols import Sandbox
 from astra_core.records import Arena, ToolCall
+from astra_core.sandbox_policy import llm_written, require_isolation
 
 __all__ = [
     "CheckResult",
@@ -174,7 +175,10 @@ def arena_checks(arena: Arena) -> tuple[dict[str, str], list[GoldCheck]]:
 def verify_arena(
     arena: Arena, sandbox: Sandbox, *, timeout_s: float | None = None
 ) -> list[CheckResult]:
-    """Replay every gold call of ``arena`` against its final tool code in the sandbox."""
+    """Replay every gold call of ``arena`` against its final tool code in the sandbox; LLM-written
+    code only in a sandbox that may run it (else ``UnisolatedSandboxRefused``, nothing run)."""
+    if llm_written(arena):
+        require_isolation(sandbox, what=f"the LLM-written tool code of arena {arena.id}")
     units, checks = arena_checks(arena)
     missing = [c for c in checks if c.unit not in units]
     results = [

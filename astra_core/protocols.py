@@ -134,7 +134,11 @@ class RLAlgorithm(Protocol):
     """Advantages from grouped rewards and the policy loss on a batch of sampled tokens.
 
     ``rewards`` has shape ``(groups, group_size)``; the tensors of ``policy_loss`` have shape
-    ``(batch, tokens)`` with ``mask`` 1 on the tokens the policy sampled.
+    ``(batch, tokens)`` with ``mask`` 1 on the tokens the policy sampled. An algorithm that shapes
+    by response length may also have ``reward_shaping(lengths, truncated)`` (added to each
+    episode's reward before ``advantages``) and ``sequence_weights(lengths, truncated)`` (each
+    sequence's loss-mask multiplier); ``lengths`` are tokens after the prompt and ``truncated``
+    marks episodes cut at the rollout's length cap. The bundled RL trainer applies both.
     """
 
     def advantages(self, rewards: torch.Tensor) -> torch.Tensor: ...
@@ -206,7 +210,14 @@ class SandboxResult:
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """Runs untrusted Python (synthesized tools, model output) isolated from the host."""
+    """Runs untrusted Python (synthesized tools, model output) isolated from the host.
+
+    Two optional attributes say what code it may run (``astra_core.sandbox_policy`` reads them;
+    a sandbox without them counts as unisolated and not allowed): ``isolated`` is true when the
+    code cannot reach the host's files or network (bubblewrap); ``allow_unisolated`` is true
+    when the config of an unisolated sandbox allows LLM-written tool code anyway. Arena
+    runtimes and gold-call checks refuse LLM-written code where both are false.
+    """
 
     def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult: ...
 

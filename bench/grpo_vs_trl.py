@@ -48,7 +48,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,9 +131,7 @@ class OurSteps:
                 reuse_kv_cache=args.reuse_kv_cache,
             ),
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the subprocess sandbox's warning
-            self.trainer = RLTrainer(opts, builder())
+        self.trainer = RLTrainer(opts, builder())
         model, self.tokenizer = load_model_and_tokenizer(str(setup.model_dir), dtype="float32")
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -259,9 +256,7 @@ def run_trl(
     tokenizer.response_template = qwen3_template  # our template renders Qwen3's format
     model = AutoModelForCausalLM.from_pretrained(setup.model_dir, dtype=torch.float32)
     b = builder()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sandbox = b.build("sandbox", setup.sandbox)
+    sandbox = b.build("sandbox", setup.sandbox)
     classes = environment_classes(order, sandbox, b.build("verifier", "subtask-f1"))
     rows = [
         {

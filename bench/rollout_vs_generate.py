@@ -51,7 +51,6 @@ import pstats
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +107,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     setup = prepare_setup(Path(args.cache), arena_count=args.arenas, sft_steps=args.sft_steps)
     b = builder()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the subprocess sandbox's warning
-        sandbox = b.build("sandbox", setup.sandbox)
+    sandbox = b.build("sandbox", setup.sandbox)
     model, tokenizer = load_model_and_tokenizer(str(setup.model_dir), dtype="float32")
     model.eval()
     engine = make_engine(

@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import time
-import warnings
 from typing import Any
 
 from astra_core.options import ComponentSpec
@@ -97,9 +96,7 @@ def main() -> None:
         "in_process_calls_per_s": round(bench_in_process(max(args.calls, 100_000))),
     }
     for name in backends:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # subprocess: we know it isolates less
-            sandbox = builder.build("sandbox", ComponentSpec(name, {"timeout_s": 30.0}))
+        sandbox = builder.build("sandbox", ComponentSpec(name, {"timeout_s": 30.0}))
         bench_fresh(sandbox, 2)  # warm the page cache
         session_rate, startup = bench_session(sandbox, args.calls)
         fresh_rate = bench_fresh(sandbox, args.fresh_calls)

@@ -16,6 +16,7 @@ from test_arenas_structure import sound
 from astra_core.arena_structure import validate_structure
 from astra_core.errors import RecordError
 from astra_core.records import Arena
+from astra_core.sandbox_policy import llm_written
 
 RESERVATION_CODE = '''import json
 
@@ -109,6 +110,7 @@ def test_import_of_a_released_row():
     assert arena.distractors == ("city_weather",)
     assert arena.topology == "parallel-single"
     assert arena.metadata["dependencies_known"] is False
+    assert llm_written(arena)  # the authors' tools were written by an LLM: untrusted code
     assert validate_structure(arena, require_calls=False, check_topology=False) == []
 
 

@@ -11,6 +11,7 @@ from astra_arenas.runtime import ToolCodeRuntime
 from astra_arenas.verifier import SubtaskF1Verifier
 from test_arenas_rl_format import released_row
 
+from astra_core.errors import UnisolatedSandboxRefused
 from astra_core.options import ComponentSpec
 from astra_core.plugins import load_plugins
 from astra_core.records import Arena, Episode, SubQuestion, ToolCall
@@ -171,8 +172,12 @@ def test_a_plain_run_only_sandbox_still_works(sandbox):
         assert broken.error and "kaboom y" in broken.output
 
 
-def test_an_imported_released_arena_runs_and_scores(sandbox):
+def test_an_imported_released_arena_runs_and_scores(builder, sandbox):
     arena = arena_from_rl_row(released_row())
+    if not sandbox.isolated:  # LLM-written tools: refused unless the config allows it
+        with pytest.raises(UnisolatedSandboxRefused, match=f"arena {arena.id}"):
+            ToolCodeRuntime(arena, sandbox)
+        sandbox = builder.build("sandbox", ComponentSpec("subprocess", {"allow_unisolated": True}))
     with ToolCodeRuntime(arena, sandbox) as runtime:
         found = runtime.step(ToolCall("reservation_finder", {"passenger_name": "Asha Verma"}))
         fee = runtime.step(

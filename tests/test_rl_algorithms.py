@@ -325,6 +325,43 @@ def test_overlong_mask_and_soft_penalty() -> None:
         DAPO().overlong_mask([1])
 
 
+def test_dapo_shapes_rewards_and_weights_only_of_overlong_responses(builder) -> None:
+    # Lmax 100, Lcache 20, factor 0.5: 0 up to 80 tokens, ((100 - 20) - L) / 20 * 0.5 to 100
+    dapo = builder.build(
+        "rl_algorithm",
+        ComponentSpec(
+            "dapo",
+            {
+                "max_response_length": 100,
+                "overlong_buffer": 20,
+                "overlong_penalty_factor": 0.5,
+                "overlong_filter": True,
+            },
+        ),
+    )
+    lengths, truncated = [40, 80, 90, 100, 60], [False, False, False, False, True]
+    close(dapo.reward_shaping(lengths, truncated), [0.0, 0.0, -0.25, -0.5, 0.0])
+    # filtered: the one that reached Lmax, and the one the rollout cut at its length cap
+    close(dapo.sequence_weights(lengths, truncated), [1.0, 1.0, 1.0, 0.0, 0.0])
+    # without the options nothing changes (and the filter alone needs no budget)
+    plain = DAPO()
+    close(plain.reward_shaping(lengths, truncated), [0.0] * 5)
+    close(plain.sequence_weights(lengths, truncated), [1.0] * 5)
+    only_filter = DAPO(DAPOOptions(overlong_filter=True))
+    close(only_filter.sequence_weights(lengths, truncated), [1.0, 1.0, 1.0, 1.0, 0.0])
+    close(only_filter.reward_shaping(lengths, truncated), [0.0] * 5)
+
+
+def test_dapo_overlong_options_are_checked(builder) -> None:
+    with pytest.raises(ConfigError, match="overlong_buffer needs max_response_length"):
+        builder.build("rl_algorithm", ComponentSpec("dapo", {"overlong_buffer": 8}))
+    with pytest.raises(ConfigError, match=r"overlong_buffer \(50\) must be <= max_response"):
+        builder.build(
+            "rl_algorithm",
+            ComponentSpec("dapo", {"overlong_buffer": 50, "max_response_length": 40}),
+        )
+
+
 # --- a toy bandit every algorithm must learn ---------------------------------------------------
 
 

@@ -140,7 +140,7 @@ class OfflineWorldOptions:
         "lexical",
     )
     # The sandbox component that runs the gold calls (``component`` fields carry no help text).
-    sandbox: ComponentSpec = component("sandbox", default="subprocess")
+    sandbox: ComponentSpec = component("sandbox", default="bubblewrap")
     timeout_s: float = option(
         "wall-clock limit of one verification run in the sandbox",
         20.0,

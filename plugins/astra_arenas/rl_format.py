@@ -130,6 +130,7 @@ def arena_from_rl_row(row: Mapping[str, Any], *, where: str = "RL row") -> Arena
                     f"q{n}", f"Sub-task {n}: find it with {name}.", answer, (), True, name, None
                 )
             )
+    # an LLM wrote the released tools: untrusted, run only where the sandbox policy allows
     metadata: dict[str, Any] = {
         "source": "ASTRA-RL-1k",
         "dependencies_known": False,

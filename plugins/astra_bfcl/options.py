@@ -47,7 +47,7 @@ class BfclMultiTurnOptions:
         metadata={"help": "only these BFCL entry ids (e.g. multi_turn_base_0); empty = all"},
     )
     # The sandbox component that replays the ground truth (``component`` fields carry no help).
-    sandbox: ComponentSpec = component("sandbox", default="subprocess")
+    sandbox: ComponentSpec = component("sandbox", default="bubblewrap")
     batch_size: int = option(
         "entries replayed per sandbox run while generating", 20, validator=at_least(1)
     )
@@ -60,7 +60,7 @@ class BfclMultiTurnOptions:
 class BfclVerifierOptions:
     """Options of the ``bfcl-multi-turn`` verifier."""
 
-    sandbox: ComponentSpec = component("sandbox", default="subprocess")
+    sandbox: ComponentSpec = component("sandbox", default="bubblewrap")
     check_irrelevance: bool = option(
         "judge turns whose ground truth is empty (miss_func, miss_param): they pass only when "
         "the agent made no call (bfcl-eval's multi_turn_irrelevance_checker); false skips "

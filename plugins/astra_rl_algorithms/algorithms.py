@@ -208,9 +208,10 @@ class DrGRPO(PolicyGradientAlgorithm):
 class DAPO(PolicyGradientAlgorithm):
     """DAPO: group-normalised advantages, clip-higher (0.2 / 0.28), token-mean over the batch.
 
-    Overlong shaping needs response lengths, which advantages() does not see: the trainer calls
-    ``overlong_mask(lengths)`` (multiply the loss mask rows by it: truncated responses are not
-    trained on) or adds ``overlong_penalty(lengths)`` to the rewards before ``advantages``.
+    Overlong shaping needs response lengths, which advantages() does not see: a trainer adds
+    ``reward_shaping(lengths, truncated)`` (the soft overlong punishment) to the rewards before
+    ``advantages`` and multiplies each sequence's loss mask by ``sequence_weights(lengths,
+    truncated)`` (overlong filtering: 0 for a truncated response). The RL trainer does both.
     Dynamic sampling (dropping groups with equal rewards) is ``AdaptiveBatchFiller(delta=0)``.
     """
 
@@ -243,6 +244,30 @@ class DAPO(PolicyGradientAlgorithm):
             self.options.overlong_buffer,
             factor=self.options.overlong_penalty_factor,
         )
+
+    # -- what the RL trainer asks of an algorithm that shapes by response length ---------------
+
+    def reward_shaping(
+        self, lengths: Sequence[int] | torch.Tensor, truncated: Sequence[bool] | torch.Tensor
+    ) -> torch.Tensor:
+        """Added to each response's reward before ``advantages``: the soft overlong punishment
+        (zeros without ``overlong_buffer``)."""
+        if not self.options.overlong_buffer:
+            return torch.zeros(len(lengths))
+        return self.overlong_penalty(lengths)
+
+    def sequence_weights(
+        self, lengths: Sequence[int] | torch.Tensor, truncated: Sequence[bool] | torch.Tensor
+    ) -> torch.Tensor:
+        """Each response's loss-mask multiplier: with ``overlong_filter``, 0.0 for a truncated one
+        (``truncated``, or ``max_response_length`` tokens when set), else 1.0."""
+        keep = torch.ones(len(lengths))
+        if not self.options.overlong_filter:
+            return keep
+        keep = keep * (~torch.as_tensor(truncated, dtype=torch.bool).reshape(-1)).float()
+        if self.options.max_response_length:
+            keep = keep * self.overlong_mask(lengths)
+        return keep
 
 
 class GSPO(PolicyGradientAlgorithm):

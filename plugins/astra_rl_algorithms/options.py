@@ -46,21 +46,40 @@ class DrGRPOOptions:
 
 @attrs.frozen
 class DAPOOptions:
-    """DAPO: clip-higher, token-mean over the batch, optional overlong masking or soft penalty."""
+    """DAPO: clip-higher, token-mean over the batch, optional overlong filtering and soft
+    overlong punishment. A response's length is its tokens after the prompt (every turn, tool
+    outputs included: what the rollout's length budget spends)."""
 
     clip_low: float = _opt("lower clip range: the ratio is clipped below at 1 - clip_low", 0.2)
     clip_high: float = _opt("upper clip range: the ratio is clipped above at 1 + clip_high", 0.28)
     std_eps: float = _opt(_STD_EPS_HELP, 1e-6)
     max_response_length: int = _opt(
-        "response length budget in tokens for overlong_mask / overlong_penalty (0: not set)", 0
+        "response length budget in tokens (after the prompt) of the soft overlong punishment; "
+        "with overlong_filter, a response this long counts as truncated (0: not set)",
+        0,
     )
     overlong_buffer: int = _opt(
-        "soft overlong punishment: responses longer than max_response_length - overlong_buffer "
-        "are penalised linearly down to -overlong_penalty_factor (0: no soft penalty)",
+        "soft overlong punishment: a response longer than max_response_length - overlong_buffer "
+        "gets a reward penalty falling linearly to -overlong_penalty_factor at "
+        "max_response_length (0: no penalty)",
         0,
     )
     overlong_penalty_factor: float = _opt("largest soft overlong penalty", 1.0)
+    overlong_filter: bool = option(
+        "overlong filtering: truncated responses (cut at the rollout's length cap, or at least "
+        "max_response_length tokens when set) are left out of the loss",
+        False,
+    )
     kl_coef: float = _opt(_KL_HELP, 0.0)
+
+    def __attrs_post_init__(self) -> None:
+        if self.overlong_buffer and not self.max_response_length:
+            raise ValueError("overlong_buffer needs max_response_length (the budget it ends at)")
+        if self.overlong_buffer > self.max_response_length:
+            raise ValueError(
+                f"overlong_buffer ({self.overlong_buffer}) must be <= max_response_length "
+                f"({self.max_response_length})"
+            )
 
 
 @attrs.frozen

@@ -13,8 +13,8 @@ _DESCRIPTIONS = {
     "batch, no KL, no entropy bonus (optional k3 KL to a reference).",
     "dr_grpo": "Dr.GRPO: advantages without std normalisation, token losses summed and divided "
     "by a constant length.",
-    "dapo": "DAPO: clip-higher (0.2/0.28), token-mean over the batch, overlong masking and soft "
-    "overlong penalty helpers.",
+    "dapo": "DAPO: clip-higher (0.2/0.28), token-mean over the batch, optional overlong filtering "
+    "and soft overlong punishment (applied by train-rl).",
     "gspo": "GSPO: sequence-level importance ratio (geometric mean of token ratios) clipped per "
     "sequence.",
     "rloo": "RLOO: leave-one-out baseline within each group, PPO-clip, token-mean.",

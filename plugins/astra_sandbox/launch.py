@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 from astra_core.errors import AstraError
@@ -199,7 +198,8 @@ _warned = False
 NO_ISOLATION = (
     "sandbox 'subprocess' limits CPU, memory, processes, files and output but does NOT "
     "isolate the file system or the network: untrusted code can read and write your files "
-    "and reach the network. Install bubblewrap and use sandbox 'bubblewrap' for isolation."
+    "and reach the network (LLM-written tool code is refused unless allow_unisolated = true). "
+    "Install bubblewrap and use sandbox 'bubblewrap' for isolation."
 )
 
 
@@ -215,8 +215,8 @@ class SubprocessLauncher:
         self.options = options
         if not _warned:
             _warned = True
+            # One log record, not also a warnings.warn: both print to stderr, so it showed twice.
             log.warning(NO_ISOLATION)
-            warnings.warn(NO_ISOLATION, RuntimeWarning, stacklevel=5)  # at the build() call
 
     def argv(self, host_dir: Path, script: str) -> list[str]:
         return [python_executable(self.options), "-I", str(host_dir / script)]

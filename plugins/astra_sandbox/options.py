@@ -1,4 +1,4 @@
-"""Limits every sandbox backend enforces."""
+"""Limits every sandbox backend enforces, and what only the unisolated backend adds."""
 
 from __future__ import annotations
 
@@ -33,3 +33,14 @@ class SandboxOptions:
             value = getattr(self, name)
             if value <= 0:
                 raise ValueError(f"sandbox option {name} must be positive, got {value}")
+
+
+@attrs.frozen
+class SubprocessOptions(SandboxOptions):
+    """The ``subprocess`` backend's options: the limits, and whether untrusted code may run."""
+
+    allow_unisolated: bool = option(
+        "run LLM-written (untrusted) tool code here anyway, with the host's files and network "
+        "reachable; without it such code is refused (use the 'bubblewrap' sandbox instead)",
+        False,
+    )

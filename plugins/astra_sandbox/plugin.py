@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from astra_core import hookimpl
 from astra_core.errors import AstraError
 from astra_core.registry import Registrar
-from astra_sandbox.options import SandboxOptions
+from astra_sandbox.options import SandboxOptions, SubprocessOptions
 from astra_sandbox.preflight import bubblewrap_problems, python_problems
 from astra_sandbox.sandbox import make_bubblewrap, make_subprocess
 
@@ -28,8 +29,9 @@ def astra_register_sandboxes(registry: Registrar) -> None:
     registry.add(
         "subprocess",
         lambda options, builder: make_subprocess(options),
-        options=SandboxOptions,
-        description="The same limits in a plain child process; does NOT isolate files or network.",
+        options=SubprocessOptions,
+        description="The same limits in a plain child process; does NOT isolate files or network, "
+        "so it refuses LLM-written tool code unless allow_unisolated = true.",
         preflight=python_problems,
     )
 
@@ -56,7 +58,14 @@ def _run_command(args: argparse.Namespace) -> int:
     from astra_sandbox.launch import bubblewrap_problem
 
     if args.backend is None:
-        args.backend = "subprocess" if bubblewrap_problem() else "bubblewrap"
+        problem = bubblewrap_problem()
+        args.backend = "subprocess" if problem else "bubblewrap"
+        if problem:  # a debugging command may fall back, but never silently
+            print(
+                f"astra sandbox run: {problem}; falling back to the 'subprocess' sandbox, "
+                "which does not isolate (--backend picks one)",
+                file=sys.stderr,
+            )
     spec = ComponentSpec(args.backend, dict(args.option or []))
     sandbox = ComponentBuilder(plugins.registry).build("sandbox", spec, key="--backend")
     try:

@@ -52,8 +52,8 @@ def bubblewrap_problems(options: SandboxOptions, base_dir: Path) -> list[Problem
         return [
             Problem(
                 "needs the bwrap program (bubblewrap), which is not on PATH",
-                f"{bwrap_install_command()} (or choose the subprocess sandbox, which does not "
-                "isolate)",
+                f"{bwrap_install_command()} (or name the subprocess sandbox, which does not "
+                "isolate and runs LLM-written tools only with allow_unisolated = true)",
             ),
             *problems,
         ]

@@ -9,14 +9,15 @@ from pathlib import Path
 
 from astra_core.protocols import SandboxResult
 from astra_sandbox.launch import BubblewrapLauncher, SubprocessLauncher
-from astra_sandbox.options import SandboxOptions
+from astra_sandbox.options import SandboxOptions, SubprocessOptions
 from astra_sandbox.processes import SandboxProcess, classify, collect
 from astra_sandbox.session import SandboxSession
 
 
 class Sandbox:
     """``run(code)`` executes a script in a fresh process; ``session()`` starts a persistent
-    worker for many calls (one per RL episode)."""
+    worker for many calls (one per RL episode). ``isolated`` and ``allow_unisolated`` are what
+    ``astra_core.sandbox_policy`` asks before untrusted code runs here."""
 
     def __init__(
         self, launcher: BubblewrapLauncher | SubprocessLauncher, options: SandboxOptions
@@ -24,6 +25,9 @@ class Sandbox:
         self.launcher = launcher
         self.options = options
         self.name = launcher.name
+        self.isolated = launcher.isolates
+        # only the subprocess backend's options have it; an isolating sandbox never needs it
+        self.allow_unisolated = bool(getattr(options, "allow_unisolated", False))
 
     def run(self, code: str, *, timeout_s: float | None = None) -> SandboxResult:
         """Run ``code`` as a script in a fresh sandboxed process; never raises for anything the
@@ -59,5 +63,5 @@ def make_bubblewrap(options: SandboxOptions) -> Sandbox:
     return Sandbox(BubblewrapLauncher(options), options)
 
 
-def make_subprocess(options: SandboxOptions) -> Sandbox:
+def make_subprocess(options: SubprocessOptions) -> Sandbox:
     return Sandbox(SubprocessLauncher(options), options)

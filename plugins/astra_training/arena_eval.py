@@ -37,7 +37,7 @@ class ArenaEvaluator:
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
-        arenas = load_arenas(ctx, o.arenas, holdout=True)
+        arenas = load_arenas(ctx, o.arenas, holdout=True, sandbox=self.sandbox)
         # arenas named from a fixed cast are training warm-up: eval is on unseen names only
         arenas = [a for a in arenas if not a.metadata.get("familiar_names")]
         if not arenas:

@@ -21,6 +21,7 @@ from astra_core.options import ComponentSpec
 from astra_core.protocols import ArenaRuntime, Sandbox, Verifier
 from astra_core.records import Arena, Trajectory
 from astra_core.registry import ComponentBuilder
+from astra_core.sandbox_policy import llm_written, require_isolation
 
 __all__ = [
     "ArenaVerifiers",
@@ -42,15 +43,26 @@ def _no_hooks(what: str) -> AstraError:
     )
 
 
-def load_arenas(ctx: StageContext, stage: str, *, holdout: bool) -> list[Arena]:
+def load_arenas(
+    ctx: StageContext, stage: str, *, holdout: bool, sandbox: Sandbox | None = None
+) -> list[Arena]:
     """The held-out arenas of ``stage`` (``holdout``), or its training ones: as ``synth-arenas``
-    split them (an arena no stage split is a training arena)."""
+    split them (an arena no stage split is a training arena). With ``sandbox``, LLM-written
+    arenas it may not run are refused now, before a model loads (each episode's runtime would
+    refuse them anyway)."""
     arenas = [a for a in ctx.read(stage, "arena") if isinstance(a, Arena) and a.held_out == holdout]
     if not arenas:
         split = "held-out" if holdout else "training"
         hint = " (its holdout_fraction decides the split)" if holdout else ""
         raise AstraError(
             f"{ctx.stage}: no {split} arenas in {ctx.stage_dir(stage)}; run {stage} first{hint}"
+        )
+    untrusted = [a for a in arenas if llm_written(a)]
+    if sandbox is not None and untrusted:
+        require_isolation(
+            sandbox,
+            what=f"the LLM-written tool code of arena {untrusted[0].id} "
+            f"({len(untrusted)} such arenas in {ctx.stage_dir(stage)})",
         )
     return arenas
 

@@ -64,7 +64,7 @@ class RLOptions:
     algorithm: Any = component("rl_algorithm", default="grpo")
     verifier: Any = per_arena_verifier()
     parser: Any = component("tool_call_parser", default="hermes")
-    sandbox: Any = component("sandbox", default="subprocess")
+    sandbox: Any = component("sandbox", default="bubblewrap")
     steps: int = option("optimizer steps", 20, at_least(1))
     groups_per_step: int = option(
         "arenas (groups) per batch; batch = groups x group_size", 4, at_least(1)
@@ -133,7 +133,7 @@ class EvalOptions:
     batch_size: int = option("episodes generated together", 32, at_least(1))
     verifier: Any = per_arena_verifier()
     parser: Any = component("tool_call_parser", default="hermes")
-    sandbox: Any = component("sandbox", default="subprocess")
+    sandbox: Any = component("sandbox", default="bubblewrap")
     greedy: bool = option("greedy decoding (else temperature sampling)", True)
     temperature: float = 0.6
     skip_missing: bool = option("skip a model whose stage has not run instead of failing", True)

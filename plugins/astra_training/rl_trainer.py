@@ -31,6 +31,7 @@ from astra_training.logprobs import completion_logprobs
 from astra_training.lora import merged, trainable_parameters, with_lora
 from astra_training.models import load_model_and_tokenizer, resolve_model, save_model
 from astra_training.optimization import adamw, constant_schedule
+from astra_training.response_shaping import ResponseShaping
 from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
 from astra_training.sampler_correction import sampler_logprob_matrix, truncated_importance_weights
@@ -149,6 +150,8 @@ class RLTrainer:
         self.options = options
         self.builder = builder
         self.algorithm = builder.build("rl_algorithm", options.algorithm)
+        # DAPO's overlong punishment and filtering (any algorithm that shapes by length)
+        self.shaping = ResponseShaping(self.algorithm)
         if self._tis_cap and not getattr(self.algorithm, "per_token_advantages", False):
             name = options.algorithm.name
             plugin = builder.registry.get("rl_algorithm", name).plugin
@@ -194,7 +197,7 @@ class RLTrainer:
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
         accelerator = make_accelerator()
-        arenas = load_arenas(ctx, o.arenas, holdout=False)
+        arenas = load_arenas(ctx, o.arenas, holdout=False, sandbox=self.sandbox)
         self._check_call_credit(self.verifier.for_arenas(arenas))
         if o.rename_arenas:  # refused before any rollout, not at the step that first picks one
             probe = random.Random(0)
@@ -223,7 +226,10 @@ class RLTrainer:
             sandbox=self.sandbox,
             hook=ctx.hook,
         )
-        filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(delta=o.filter_std_delta)
+        # groups are judged on the rewards training sees (shaped, where the algorithm shapes)
+        filler: AdaptiveBatchFiller[Rollout] = AdaptiveBatchFiller(
+            delta=o.filter_std_delta, reward=self.shaping.reward
+        )
         ckpts = CheckpointManager(
             ctx.out_dir / "checkpoints",
             accelerator,
@@ -360,15 +366,22 @@ class RLTrainer:
         tokenizer: Any,
     ) -> dict[str, float]:
         o = self.options
-        rewards = torch.tensor([[r.reward for r in g] for g in batch], dtype=torch.float32)
-        advantages = self.algorithm.advantages(rewards).reshape(-1)
         rollouts = [r for g in batch for r in g]
+        penalties = self.shaping.penalties(rollouts)
+        raw = torch.tensor([r.reward for r in rollouts], dtype=torch.float32)
+        rewards = (raw + penalties).reshape(len(batch), -1)
+        advantages = self.algorithm.advantages(rewards).reshape(-1)
+        # a sequence weighted 0 (a truncated response under overlong filtering) trains nothing
+        # and does not count in the loss denominator
+        seq_weights = self.shaping.weights(rollouts)
         per_token = token_advantages(batch, advantages, o.turn_credit) if o.turn_credit else None
         device = accelerator.device
         micro = o.micro_batch_size or len(rollouts)
         # The batch's loss denominator, shared by its micro-batches (token-level averaging over
         # the whole batch, as the paper does), when the algorithm defines one.
-        counts = [sum(r.mask[1:]) for r in rollouts]
+        counts = [
+            round(sum(r.mask[1:]) * float(w)) for r, w in zip(rollouts, seq_weights, strict=True)
+        ]
         normalizer = (
             self.algorithm.loss_normalizer(counts)
             if hasattr(self.algorithm, "loss_normalizer")
@@ -422,7 +435,8 @@ class RLTrainer:
                     # truncated importance sampling: the server sampled, not this policy
                     weights, tis = truncated_importance_weights(old, sampler, mask, self._tis_cap)
                     adv = (adv[:, None] if adv.dim() == 1 else adv) * weights
-                loss, parts = self.algorithm.policy_loss(logprobs, old, adv, mask, **kwargs)
+                loss_mask = mask * seq_weights[start : start + micro, None].to(device)
+                loss, parts = self.algorithm.policy_loss(logprobs, old, adv, loss_mask, **kwargs)
                 if sampler is not None:
                     parts = {**parts, **tis}
                 accelerator.backward(loss)
@@ -441,6 +455,9 @@ class RLTrainer:
             out["grad_norm"] = out.get("grad_norm", 0.0) + float(grad_norm) / o.ppo_epochs
         scheduler.step()  # once per RL step, so warmup_steps counts steps at any ppo_epochs
         out["advantage_abs_mean"] = float(advantages.abs().mean())
+        if self.shaping.active:
+            out["overlong_penalty_mean"] = float(penalties.mean())
+            out["overlong_filtered"] = float((seq_weights == 0).sum())
         return out
 
     def _reference(self, accelerator: Any) -> Any:

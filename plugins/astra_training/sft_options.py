@@ -121,7 +121,7 @@ class SFTOptions:
         0.0,
         at_least(0),
     )
-    sandbox: Any = component("sandbox", default="subprocess", help="where arena calls replay")
+    sandbox: Any = component("sandbox", default="bubblewrap", help="where arena calls replay")
     system_prompt: str | None = option(
         "system message put first in conversations that have none (use the one RL and eval use)",
         None,

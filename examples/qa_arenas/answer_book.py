@@ -198,77 +198,107 @@ def _scaled(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_questions(seed: int = 7, per_family: int = 2) -> list[dict[str, Any]]:
-    """The example's question specs: questions, answers and their decompositions."""
+    """The example's question specs: questions, answers and their decompositions. Facts are
+    drawn once per entity (a city has one population in every question that asks for it)."""
     rng = random.Random(seed)
+    facts: dict[tuple[str, str], str] = {}
+
+    def fact(kind: str, key: str, make: Any) -> str:
+        if (kind, key) not in facts:
+            facts[(kind, key)] = make()
+        return facts[(kind, key)]
+
+    def pop(c: str) -> str:
+        return fact(
+            "population", c, lambda: f"{rng.randint(120, 990)},{rng.randint(100, 999)} residents"
+        )
+
+    def temp(c: str) -> str:
+        sky = ["sunny", "overcast", "light rain"]
+        return fact("weather", c, lambda: f"{rng.randint(-3, 31)}°C and {rng.choice(sky)}")
+
+    def price(t: str) -> str:
+        return fact("price", t, lambda: f"${rng.randint(12, 480)}.{rng.randint(10, 99)}")
+
+    zones = ["Europe/Lisbon", "Europe/Madrid", "Europe/Paris", "Europe/Warsaw", "Europe/Oslo"]
+    airports = ["LIS", "OPO", "VLC", "LYS", "KRK"]
     out: list[dict[str, Any]] = []
-
-    def pop() -> str:
-        return f"{rng.randint(120, 990)},{rng.randint(100, 999)} residents"
-
-    def temp() -> str:
-        return f"{rng.randint(-3, 31)}°C and {rng.choice(['sunny', 'overcast', 'light rain'])}"
-
-    def price() -> str:
-        return f"${rng.randint(12, 480)}.{rng.randint(10, 99)}"
-
     for _ in range(per_family):
         c = rng.choice(CITIES)
-        a = pop()
         out.append(
             {
                 "scenario": "Single-Hop",
                 "domain": "Demographics",
                 "question": f"How many people live in {c}?",
-                "answer": a,
-                "steps": [(1, f"What is the population of {c}?", a, "get_city_population", c, [])],
+                "answer": pop(c),
+                "steps": [
+                    (1, f"What is the population of {c}?", pop(c), "get_city_population", c, [])
+                ],
             }
         )
         t = rng.choice(TICKERS)
-        a = price()
         out.append(
             {
                 "scenario": "Single-Hop",
                 "domain": "Finance",
                 "question": f"What is the latest share price of {t}?",
-                "answer": a,
+                "answer": price(t),
                 "steps": [
-                    (1, f"What is the latest price of the stock {t}?", a, "get_stock_price", t, [])
+                    (
+                        1,
+                        f"What is the latest price of the stock {t}?",
+                        price(t),
+                        "get_stock_price",
+                        t,
+                        [],
+                    )
                 ],
             }
         )
         c1, c2 = rng.sample(CITIES, 2)
-        w1, w2 = temp(), temp()
         out.append(
             {
                 "scenario": "Parallel Single-Hop",
                 "domain": "Weather",
                 "question": f"What is the weather like right now in {c1} and in {c2}?",
-                "answer": f"{c1}: {w1}; {c2}: {w2}",
+                "answer": f"{c1}: {temp(c1)}; {c2}: {temp(c2)}",
                 "steps": [
-                    (1, f"What is the current weather in {c1}?", w1, "get_current_weather", c1, []),
-                    (2, f"What is the current weather in {c2}?", w2, "get_current_weather", c2, []),
+                    (
+                        1,
+                        f"What is the current weather in {c1}?",
+                        temp(c1),
+                        "get_current_weather",
+                        c1,
+                        [],
+                    ),
+                    (
+                        2,
+                        f"What is the current weather in {c2}?",
+                        temp(c2),
+                        "get_current_weather",
+                        c2,
+                        [],
+                    ),
                 ],
             }
         )
         c1, c2 = rng.sample(CITIES, 2)
-        a1 = pop()
-        a2 = rng.choice(
-            ["Europe/Lisbon", "Europe/Madrid", "Europe/Paris", "Europe/Warsaw", "Europe/Oslo"]
-        )
+        tz = fact("timezone", c2, lambda: rng.choice(zones))
         out.append(
             {
                 "scenario": "Parallel Single-Hop",
                 "domain": "Travel",
                 "question": f"What is the population of {c1}, and which time zone is {c2} in?",
-                "answer": f"{a1}; {a2}",
+                "answer": f"{pop(c1)}; {tz}",
                 "steps": [
-                    (1, f"What is the population of {c1}?", a1, "get_city_population", c1, []),
-                    (2, f"Which time zone does {c2} observe?", a2, "get_city_timezone", c2, []),
+                    (1, f"What is the population of {c1}?", pop(c1), "get_city_population", c1, []),
+                    (2, f"Which time zone does {c2} observe?", tz, "get_city_timezone", c2, []),
                 ],
             }
         )
         p = rng.choice(PRODUCTS)
-        co, ceo = rng.choice(COMPANIES), rng.choice(PEOPLE)
+        co = fact("maker", p, lambda: rng.choice(COMPANIES))
+        ceo = fact("ceo", co, lambda: rng.choice(PEOPLE))
         out.append(
             {
                 "scenario": "Multi-Hop",
@@ -289,8 +319,9 @@ def build_questions(seed: int = 7, per_family: int = 2) -> list[dict[str, Any]]:
             }
         )
         p = rng.choice(PRODUCTS)
-        co, ceo = rng.choice(COMPANIES), rng.choice(PEOPLE)
-        year = str(rng.randint(1958, 1989))
+        co = fact("maker", p, lambda: rng.choice(COMPANIES))
+        ceo = fact("ceo", co, lambda: rng.choice(PEOPLE))
+        year = fact("born", ceo, lambda: str(rng.randint(1958, 1989)))
         out.append(
             {
                 "scenario": "Multi-Hop",
@@ -312,18 +343,17 @@ def build_questions(seed: int = 7, per_family: int = 2) -> list[dict[str, Any]]:
             }
         )
         h = rng.choice(HOTELS)
-        rate, code, fare = (
-            f"€{rng.randint(80, 320)} per night",
-            rng.choice(["LIS", "OPO", "VLC", "LYS", "KRK"]),
-            f"€{rng.randint(18, 60)}",
-        )
+        rate = fact("rate", h, lambda: f"€{rng.randint(80, 320)} per night")
+        code = fact("airport", h, lambda: rng.choice(airports))
+        fare = fact("fare", code, lambda: f"€{rng.randint(18, 60)}")
+        total = f"{rate} plus a {fare} taxi"
         out.append(
             {
                 "scenario": "Parallel Multi-Hop",
                 "domain": "Hotels",
                 "question": f"How much would one night at {h} plus the taxi from the nearest "
                 "airport cost?",
-                "answer": f"{rate} plus a {fare} taxi",
+                "answer": total,
                 "steps": [
                     (1, f"What is the nightly rate of {h}?", rate, "get_hotel_nightly_rate", h, []),
                     (2, f"Which airport is nearest to {h}?", code, "find_nearest_airport", h, []),
@@ -336,60 +366,55 @@ def build_questions(seed: int = 7, per_family: int = 2) -> list[dict[str, Any]]:
                         [2],
                     ),
                 ],
-                "leaf": (
-                    4,
-                    "What is the total cost of the night and the taxi?",
-                    f"{rate} plus a {fare} taxi",
-                    [1, 3],
-                ),
+                "leaf": (4, "What is the total cost of the night and the taxi?", total, [1, 3]),
             }
         )
         b = rng.choice(BOOKS)
-        author, town, c2 = rng.choice(PEOPLE), rng.choice(CITIES), rng.choice(CITIES)
-        w1, w2 = temp(), temp()
-        out.append(
-            {
-                "scenario": "Parallel Multi-Hop",
-                "domain": "Books",
-                "question": f"Compare the weather now in the hometown of the author of '{b}' "
-                f"with the weather in {c2}.",
-                "answer": f"{town}: {w1}; {c2}: {w2}",
-                "steps": [
-                    (1, f"Who wrote the book '{b}'?", author, "get_book_author", b, []),
-                    (
-                        2,
-                        f"What is the hometown of {author}?",
-                        town,
-                        "get_person_hometown",
-                        author,
-                        [1],
-                    ),
-                    (
-                        3,
-                        f"What is the current weather in {town}?",
-                        w1,
-                        "get_current_weather",
-                        town,
-                        [2],
-                    ),
-                    (4, f"What is the current weather in {c2}?", w2, "get_current_weather", c2, []),
-                ],
-                "leaf": (
-                    5,
-                    "Which of the two places is warmer right now?",
-                    f"{town}: {w1}; {c2}: {w2}",
-                    [3, 4],
-                ),
-            }
-        )
-    # one question per text, one answer per sub-question text: a draw that repeats one is left out
+        c2 = rng.choice(CITIES)
+        author = fact("author", b, lambda: rng.choice(PEOPLE))
+        town = fact("hometown", author, lambda: rng.choice(CITIES))
+        both = f"{town}: {temp(town)}; {c2}: {temp(c2)}"
+        if town != c2:
+            out.append(
+                {
+                    "scenario": "Parallel Multi-Hop",
+                    "domain": "Books",
+                    "question": f"Compare the weather now in the hometown of the author of '{b}' "
+                    f"with the weather in {c2}.",
+                    "answer": both,
+                    "steps": [
+                        (1, f"Who wrote the book '{b}'?", author, "get_book_author", b, []),
+                        (
+                            2,
+                            f"What is the hometown of {author}?",
+                            town,
+                            "get_person_hometown",
+                            author,
+                            [1],
+                        ),
+                        (
+                            3,
+                            f"What is the current weather in {town}?",
+                            temp(town),
+                            "get_current_weather",
+                            town,
+                            [2],
+                        ),
+                        (
+                            4,
+                            f"What is the current weather in {c2}?",
+                            temp(c2),
+                            "get_current_weather",
+                            c2,
+                            [],
+                        ),
+                    ],
+                    "leaf": (5, "Which of the two places is warmer right now?", both, [3, 4]),
+                }
+            )
     unique: dict[str, dict[str, Any]] = {}
-    asked: set[str] = set()
     for spec in out:
-        subs = {step[1] for step in spec["steps"]}
-        if spec["question"] not in unique and not subs & asked:
-            unique[spec["question"]] = spec
-            asked |= subs
+        unique.setdefault(spec["question"], spec)
     return list(unique.values())
 
 
@@ -451,9 +476,11 @@ class AnswerBook:
     ) -> None:
         self.specs = {s["question"]: s for s in specs}
         self.steps: dict[str, tuple[Mapping[str, Any], tuple]] = {}
+        self.steps_by_call: dict[str, tuple] = {}
         for spec in specs:
             for step in spec["steps"]:
                 self.steps[step[1]] = (spec, step)
+                self.steps_by_call[self._statement(step)] = step
         self.quirks = {k: set(v) for k, v in (quirks or {}).items()}
 
     def quirk(self, kind: str, question: str) -> bool:
@@ -659,24 +686,26 @@ class AnswerBook:
         )
 
     def merge(self, prompt: str, retry: bool) -> str:
-        spec, new = self._step(prompt)
-        calls = re.findall(
-            r"^(\d+): (.*) -> (.*)$",
-            prompt.split("Calls it must keep answering", 1)[1].split("Insert this", 1)[0],
-            flags=re.M,
+        _, new = self._step(prompt)
+        new_id = re.search(r"^Insert sub-question (\S+) into the tool:", prompt, flags=re.M).group(
+            1
         )
-        members = [s for s in spec["steps"] if str(s[0]) in {c[0] for c in calls}] + [new]
+        kept = prompt.split("Calls it must keep answering", 1)[1].split("Insert sub-question", 1)[0]
+        calls = re.findall(r"^(\S+): (.*) -> (.*)$", kept, flags=re.M)
+        members = [(sid, self.steps_by_call[statement]) for sid, statement, _ in calls]
+        members.append((new_id, new))
         rows: dict[str, str] = {}
-        for step in members:
-            rows.update(self._rows(step))
-        if self.quirk("merge_breaks", spec["question"]):
-            rows.pop(members[0][4])  # the base row is lost: its call no longer answers
-        code = tool_code(new[3], rows)
+        for _, step in members:  # every member's decoys first, then the rows that answer
+            rows.update(_decoys(step[3], step[4], step[1]))
+        for _, step in members:
+            rows[step[4]] = step[2]
+        if self.quirk("merge_breaks", self._field(prompt, "Main question")):
+            rows.pop(members[0][1][4])  # the base row is lost: its call no longer answers
         return json.dumps(
             {
                 "analysis": "One table holds every member's row.",
-                "function": code,
-                "calls": {str(s[0]): self._statement(s) for s in members},
+                "function": tool_code(new[3], rows),
+                "calls": {sid: self._statement(step) for sid, step in members},
             },
             ensure_ascii=False,
         )

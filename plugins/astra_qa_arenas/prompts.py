@@ -316,9 +316,11 @@ MERGE_CLUSTERS_SCHEMA: dict[str, Any] = {
 
 MERGE_INSERT = (
     "# Task: merge a tool into another by extending its data\n\n"
+    "Main question: {main_question}\n\n"
     "Tool document:\n{tool}\n\nCurrent code:\n{code}\n\n"
     "Calls it must keep answering (call -> expected answer):\n{calls}\n\n"
-    "Insert this sub-question into the tool:\nQuestion: {question}\nExpected answer: {answer}\n"
+    "Insert sub-question {member_id} into the tool:\n"
+    "Question: {question}\nExpected answer: {answer}\n"
     "Its own tool was:\n{member_code}\nwith the call {member_call}\n\n"
     "{feedback}"
     "Extend the mock data of the current code (do not change the name or the parameters) so "

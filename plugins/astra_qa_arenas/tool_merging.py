@@ -123,6 +123,8 @@ class LLMToolMerger:
                     tool=json.dumps(schema["function"], ensure_ascii=False, indent=1),
                     code=code,
                     calls=calls_text,
+                    main_question=instance.question,
+                    member_id=member,
                     question=sq.question,
                     answer=sq.answer,
                     member_code=tools[member].code,

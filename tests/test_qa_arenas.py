@@ -24,6 +24,7 @@ from astra_llm.loopback_server import LoopbackServer, ReceivedRequest, Reply, ch
 
 from astra_core.arena_structure import validate_structure
 from astra_core.arena_verification import verify_arena
+from astra_core.options import ComponentSpec
 from astra_core.pipeline import run
 from astra_core.plugins import load_plugins
 from astra_core.records import TOPOLOGIES, Arena, Episode
@@ -287,3 +288,42 @@ def test_the_example_runs_offline_from_its_shipped_cache(tmp_path):
     metrics = summary.metrics["qa-llm"]
     assert metrics["llm.total.cache_hits"] == metrics["llm.total.calls"]
     assert all(llm_written(a) and validate_structure(a) == [] for a in arenas)
+
+
+SEED_DATA = Path("/work/shared/data/astra-knowledge/en")
+
+
+@pytest.mark.skipif(not SEED_DATA.is_dir(), reason="the authors' seed data is not on this machine")
+def test_the_sources_read_the_authors_seed_data_where_it_lies(tmp_path):
+    """qa-file over the authors' 609 questions (with domains, no answers) and knowledge-corpus
+    over their domains.jsonl with context.jsonl beside it (read in place, never copied)."""
+    from astra_core.context import StageContext
+
+    builder = ComponentBuilder(load_plugins().registry, seed=0)
+    ctx = StageContext("synth-arenas", run_dir=tmp_path, builder=builder, quiet=True)
+    source = builder.build(
+        "arena_step", ComponentSpec("qa-file", {"questions": str(SEED_DATA / "questions.jsonl")})
+    )
+    items = list(source.load(ctx))
+    assert len(items) == 609 and all(i.question and i.domain and not i.answer for i in items)
+    corpus = builder.build(
+        "arena_step",
+        ComponentSpec(
+            "knowledge-corpus", {"domains": str(SEED_DATA / "domains.jsonl"), "per_domain": 3}
+        ),
+    )
+    written = list(corpus.load(ctx))
+    domains = {json.loads(line)["domain"] for line in (SEED_DATA / "domains.jsonl").open()}
+    assert len(written) == 3 * len(domains) and all(not i.question for i in written)
+    assert sorted({(i.min_hops, i.max_hops) for i in written}) == [(3, 3), (4, 4), (5, 5)]
+    # the authors' domains come with empty corpora (the LLM synthesizes the data); their
+    # context.jsonl, given as the domain list, makes one item per context row
+    rows = builder.build(
+        "arena_step",
+        ComponentSpec(
+            "knowledge-corpus", {"domains": str(SEED_DATA / "context.jsonl"), "max_items": 12}
+        ),
+    )
+    grounded = list(rows.load(ctx))
+    assert len(grounded) == 12 and all(i.context and i.domain for i in grounded)
+    builder.close()

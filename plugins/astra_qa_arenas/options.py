@@ -47,7 +47,8 @@ class KnowledgeCorpusOptions:
     """Options of the ``knowledge-corpus`` source (unconditional)."""
 
     domains: str | None = option(
-        "domains.jsonl ({domain, knowledge_corpus} per line); relative to the config file",
+        "domains.jsonl ({domain, knowledge_corpus} per line; a context.jsonl works too: one "
+        "item per row, grounded in its corpus); relative to the config file",
         None,
     )
     contexts: str | None = option(

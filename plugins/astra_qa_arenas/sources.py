@@ -174,7 +174,9 @@ class KnowledgeCorpusSource:
             if not domain:
                 raise ConfigError(f"{where}: no 'domain' field")
             own = _text(row.get("knowledge_corpus")).strip()
-            pool = corpora.get(domain) or ([own] if own else [""])
+            # a row's own corpus first (a context.jsonl given as domains: one item per row),
+            # else the contexts of its domain
+            pool = [own] if own else (corpora.get(domain) or [""])
             rng = random.Random(f"knowledge-corpus:{ctx.seed}:{domain}")
             hops = list(range(o.min_hops, o.max_hops + 1))
             for index in range(o.per_domain):

@@ -101,9 +101,10 @@ class LLMCallFailed(AstraError):
 
 
 class StepRejected(AstraError):
-    """A step of a trajectory sampler turned its input down (a chain that cannot be run, ...);
-    the sampler drops that input with ``reason`` (counted in the manifest) and ``detail``, and
-    goes on. Raised by ``trajectory_step`` components from any plugin."""
+    """A step of a trajectory sampler or an environment generator turned its input down (a chain
+    that cannot be run, a decomposition that breaks the leaf rule, ...); the sampler or generator
+    drops that input with ``reason`` (counted in the manifest) and ``detail``, and goes on.
+    Raised by ``trajectory_step`` and ``arena_step`` components from any plugin."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)

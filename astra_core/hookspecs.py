@@ -32,6 +32,7 @@ __all__ = [
     "astra_filter_record",
     "astra_record_dropped",
     "astra_record_kept",
+    "astra_register_arena_steps",
     "astra_register_environment_generators",
     "astra_register_evaluators",
     "astra_register_llm_backends",
@@ -95,6 +96,14 @@ def astra_register_trajectory_samplers(registry: Registrar) -> None:
 def astra_register_environment_generators(registry: Registrar) -> None:
     """Register environment generators: components whose ``generate(ctx)`` yields verified
     ``Arena`` records (RL environments). Used by ``synth-arenas``."""
+
+
+@hookspec
+def astra_register_arena_steps(registry: Registrar) -> None:
+    """Register arena steps: components with a ``step`` attribute naming the slot of an
+    environment generator they fill (``qa_source``, ``decomposer``, ``necessity_checker``,
+    ``quality_scorer``, ``tool_writer``, ``tool_merger``) and that slot's call. Used by
+    environment generators, which build the step their options name."""
 
 
 @hookspec

@@ -50,6 +50,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "astra_register_trajectory_steps": "trajectory_step",
     "astra_register_trajectory_samplers": "trajectory_sampler",
     "astra_register_environment_generators": "environment_generator",
+    "astra_register_arena_steps": "arena_step",
     "astra_register_verifiers": "verifier",
     "astra_register_rl_algorithms": "rl_algorithm",
     "astra_register_llm_backends": "llm_backend",

@@ -33,6 +33,7 @@ __all__ = [
     "KIND_PROTOCOLS",
     "STAGE_KINDS",
     "ArenaRuntime",
+    "ArenaStep",
     "CallCreditVerifier",
     "ChatResponse",
     "EnvironmentGenerator",
@@ -108,6 +109,17 @@ class EnvironmentGenerator(Protocol):
 
 
 @runtime_checkable
+class ArenaStep(Protocol):
+    """One step of an environment generator, chosen by name in the generator's options so that
+    a plugin replaces that step alone. ``step`` names the slot it fills; the call it must answer
+    is the slot's, documented by the generator that has it (``qa-llm``: ``qa_source``,
+    ``decomposer``, ``necessity_checker``, ``quality_scorer``, ``tool_writer``,
+    ``tool_merger``; see docs/hooks.md and ``astra_core.arena_synthesis``)."""
+
+    step: str
+
+
+@runtime_checkable
 class Verifier(Protocol):
     """Scores what an agent did in an arena, by rules: the RL reward.
 
@@ -157,11 +169,13 @@ class RLAlgorithm(Protocol):
 
 @attrs.frozen
 class ChatResponse:
-    """What an LLM backend returns: an OpenAI assistant message, plus token data when known."""
+    """What an LLM backend returns: an OpenAI assistant message, plus token data when known;
+    ``cached`` is true when a response cache answered instead of the model."""
 
     message: JSONDict
     finish_reason: str = "stop"
     usage: dict[str, int] = attrs.Factory(dict)
+    cached: bool = attrs.field(default=False, eq=False)  # the same answer, wherever it came from
 
 
 @runtime_checkable
@@ -315,6 +329,7 @@ KIND_PROTOCOLS: dict[str, type] = {
     "trajectory_step": TrajectoryStep,
     "trajectory_sampler": TrajectorySampler,
     "environment_generator": EnvironmentGenerator,
+    "arena_step": ArenaStep,
     "verifier": Verifier,
     "rl_algorithm": RLAlgorithm,
     "llm_backend": LLMBackend,

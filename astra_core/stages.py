@@ -123,12 +123,17 @@ class SynthArenasStage(Stage):
             keys = [f"{self.name}.generator"]
         else:
             keys = [f"{self.name}.generator[{i}]" for i in range(len(specs))]
+        metrics: dict[str, Any] = {}
         for spec, key in zip(specs, keys, strict=True):
             if self.limit_reached(ctx):
                 break
             generator = ctx.build("environment_generator", spec, key=key)
             self.emit(ctx, self.split(generator.generate(ctx)))
-        return {}
+            # a generator's own counts (LLM calls per step, sandbox runs...) go to the manifest
+            stats = getattr(generator, "stats", None)
+            if isinstance(stats, Mapping) and stats:
+                metrics[spec.name if len(keys) == 1 else key] = dict(stats)
+        return metrics
 
     def split(self, arenas: Iterable[Arena]) -> Iterator[Arena]:
         """Each arena with its train / held-out side decided here, once for every later stage

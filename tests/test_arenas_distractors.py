@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from astra_arenas.distractors import BANDS, DistractorSampler, PoolTool
-from astra_arenas.embeddings import LexicalEmbedder, make_embedder, tool_doc
 from astra_arenas.generator import tool_pool
 from astra_arenas.relations import WORLD_RELATIONS, relation
+
+from astra_core.distractor_bands import BANDS, DistractorSampler, PoolTool
+from astra_core.tool_similarity import LexicalEmbedder, make_embedder, tool_doc
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from astra_arenas.distractors import DistractorSampler, PoolTool
-from astra_arenas.embeddings import make_embedder, tool_doc
 from astra_arenas.merging import GoldStep, MergeError, merge_homogeneous
 from astra_arenas.names import NameForge, NamesExhausted
 from astra_arenas.options import OfflineWorldOptions
@@ -37,9 +35,11 @@ from astra_arenas.world import World, build_world, decoy_rows, format_value
 from astra_core.arena_structure import decomposition_problems, topology_of, validate_structure
 from astra_core.arena_verification import CheckResult, GoldCheck, run_checks
 from astra_core.context import StageContext
+from astra_core.distractor_bands import DistractorSampler, PoolTool
 from astra_core.options import options_to_dict
 from astra_core.records import Arena, SubQuestion, content_id
 from astra_core.registry import ComponentBuilder
+from astra_core.tool_similarity import make_embedder, tool_doc
 
 NAME = "offline-world"
 _ORDER = {r.name: i for i, r in enumerate(RELATIONS)}

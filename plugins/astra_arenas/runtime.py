@@ -26,6 +26,19 @@ from astra_core.protocols import Sandbox
 from astra_core.records import Arena, JSONDict, ToolCall, ToolCallResult, tool_name
 
 
+def own_namespace(name: str, code: str) -> str:
+    """Code that loads one tool into a namespace of its own, as the gold-call harness runs it
+    (``astra_core.arena_verification``): the episode's worker holds every tool, and two tools'
+    module-level names (an LLM-written ``_DATA`` table, a helper) must not overwrite each other.
+    Only the tool's function lands in the worker's namespace."""
+    return (
+        "_astra_unit = {'__name__': 'astra_tool_unit'}\n"
+        f"exec(compile({code!r}, {f'<tool {name}>'!r}, 'exec'), _astra_unit)\n"
+        f"{name} = _astra_unit[{name!r}]\n"
+        "del _astra_unit\n"
+    )
+
+
 class _RunPerCall:
     """A session over a plain ``Sandbox``: every call runs the tool code afresh."""
 
@@ -81,7 +94,7 @@ class ToolCodeRuntime(SandboxSessionRuntime):
     def load_tool(self, session: Any, name: str, code: str) -> Any:
         if isinstance(session, _RunPerCall):
             return session.load(code, name)
-        return session.load(code)
+        return session.load(own_namespace(name, code))
 
     def reset(self) -> None:
         """A fresh session with every tool of the arena loaded; earlier state is gone."""

@@ -86,9 +86,19 @@ async def _within(seconds: float, coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wait_for(coro, seconds)
 
 
-def resolve_cache_dir(cache_dir: str | None, workdir: str | Path) -> Path | None:
+CONFIG_DIR = "{config_dir}"
+
+
+def resolve_cache_dir(
+    cache_dir: str | None, workdir: str | Path, config_file: str | None = None
+) -> Path | None:
+    """Where the cache lives: ``{config_dir}`` is the run config's directory (answers shipped
+    beside a config); other relative paths are under ``workdir`` (the stage's directory)."""
     if cache_dir is None:
         return None
+    if CONFIG_DIR in cache_dir:
+        base = Path(config_file).resolve().parent if config_file else Path.cwd()
+        cache_dir = cache_dir.replace(CONFIG_DIR, str(base))
     path = Path(cache_dir).expanduser()
     return path if path.is_absolute() else Path(workdir) / path
 
@@ -119,12 +129,13 @@ class OpenAICompatibleBackend:
         rng: random.Random | None = None,
         workdir: str | Path = ".",
         parser: ToolCallParser | None = None,
+        config_file: str | None = None,
     ) -> None:
         self.options = options
         self.endpoint = options.base_url.rstrip("/") + "/chat/completions"
         self._backoff = Backoff(options.backoff, rng or random.Random(0))
         self._parser = parser
-        cache_dir = resolve_cache_dir(options.cache_dir, workdir)
+        cache_dir = resolve_cache_dir(options.cache_dir, workdir, config_file)
         self.cache = ResponseCache(cache_dir, backend=NAME) if cache_dir else None
         self._counts = {"requests": 0, "http_calls": 0, "retries": 0, "failures": 0, "shared": 0}
         self._lock = threading.Lock()

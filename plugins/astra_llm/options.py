@@ -36,6 +36,7 @@ _CACHE_MODE_HELP = (
 )
 _CACHE_DIR_HELP = (
     "directory of the response cache (relative paths are under the stage's directory; "
+    "{config_dir} is the run config's directory, for answers shipped beside a config; "
     "None: no cache)"
 )
 

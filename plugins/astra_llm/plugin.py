@@ -24,6 +24,7 @@ def openai_compatible(
         rng=builder.rng(f"llm_backend:openai-compatible:{options.model}"),
         workdir=builder.workdir,
         parser=_parser(options, builder),
+        config_file=builder.file,
     )
 
 
@@ -31,7 +32,7 @@ def transformers_local(options: TransformersLocalOptions, builder: ComponentBuil
     from astra_llm.transformers_local import TransformersLocalBackend  # imports torch
 
     return TransformersLocalBackend(
-        options, workdir=builder.workdir, parser=_parser(options, builder)
+        options, workdir=builder.workdir, parser=_parser(options, builder), config_file=builder.file
     )
 
 

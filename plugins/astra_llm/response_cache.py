@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from astra_core.protocols import ChatResponse
 from astra_core.records import JSONDict
 from astra_llm.chat_request import cache_request, effective_sampling, request_key
@@ -65,7 +67,8 @@ class ResponseCache:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != FORMAT or data.get("key") != key:
                 raise ValueError("not an entry of this cache, or filed under another key")
-            response = response_from_json(data["response"])
+            # marked, so callers can count what the model did not have to answer
+            response = attrs.evolve(response_from_json(data["response"]), cached=True)
         except FileNotFoundError:
             response = None
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -75,6 +75,7 @@ class TransformersLocalBackend:
         *,
         workdir: str | Path = ".",
         parser: ToolCallParser | None = None,
+        config_file: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,7 +114,7 @@ class TransformersLocalBackend:
         if self.tokenizer.eos_token_id is not None:
             eos_ids.add(self.tokenizer.eos_token_id)
         self.eos_ids = frozenset(eos_ids)
-        cache_dir = resolve_cache_dir(options.cache_dir, workdir)
+        cache_dir = resolve_cache_dir(options.cache_dir, workdir, config_file)
         self.cache = ResponseCache(cache_dir, backend=NAME) if cache_dir else None
         self._lock = threading.Lock()
         self._warned: set[str] = set()

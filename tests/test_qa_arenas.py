@@ -39,23 +39,6 @@ from answer_book import AnswerBook, build_questions  # noqa: E402
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def bubblewrap_says_it_isolates():
-    """The sandbox contract (astra_core.sandbox_policy) reads ``isolated``; until the sandbox
-    plugin on this branch declares it, the bubblewrap sandbox says so here (the subprocess one
-    still does not, so the policy is tested for real)."""
-    from astra_sandbox.sandbox import Sandbox
-
-    if hasattr(Sandbox, "isolated"):
-        yield
-        return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            Sandbox, "isolated", property(lambda self: self.name == "bubblewrap"), raising=False
-        )
-        yield
-
-
 SPECS = build_questions(seed=11, per_family=2)
 BY_SCENARIO: dict[str, list[dict[str, Any]]] = {}
 for _spec in SPECS:

@@ -27,11 +27,6 @@ CONFIG = HERE.parent / "arenas-from-questions.toml"
 
 
 def main() -> None:
-    from astra_sandbox.sandbox import Sandbox
-
-    if not hasattr(Sandbox, "isolated"):
-        # stopgap until the sandbox plugin declares it (astra_core.sandbox_policy reads it)
-        Sandbox.isolated = property(lambda self: self.name == "bubblewrap")  # type: ignore[attr-defined]
     specs = build_questions(seed=7, per_family=10)
     rows = []
     for index, spec in enumerate(specs):

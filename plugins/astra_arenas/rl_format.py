@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import cattrs
 
 from astra_core.arena_structure import code_problems
@@ -59,6 +60,9 @@ def arena_to_rl_row(arena: Arena, *, with_astra: bool = True) -> dict[str, Any]:
         row[EXTRA_FIELD] = _dumps(
             {
                 "id": arena.id,
+                # the content's own hash: a generator may give ids of its own (offline-world's
+                # come from its seed and index), so the check of an edited row uses this
+                "digest": content_digest(arena),
                 "answer": arena.answer,
                 "topology": arena.topology,
                 "subquestions": cattrs.unstructure(list(arena.subquestions)),
@@ -182,15 +186,20 @@ def _exact_arena(
             restored.setdefault(sq.tool, []).append(sq.answer)
     if restored != gold:
         raise RecordError(f"{where}: sub_qa_dict disagrees with the {EXTRA_FIELD!r} field")
-    # The id is the content's: a row edited after its export is not passed off as the original.
-    recorded = info.get("id")
-    if recorded and recorded != arena.id:
+    # A row edited after its export is not passed off as the original.
+    recorded, digest = info.get("id"), info.get("digest")
+    if digest is not None and digest != content_digest(arena):
         raise RecordError(
-            f"{where}: the row's content does not match the arena id {recorded!r} its "
+            f"{where}: the row's content does not match the digest of arena {recorded!r} its "
             f"{EXTRA_FIELD!r} field records (edited after export?); drop that field to import "
             "the row as a released one"
         )
-    return arena
+    return attrs.evolve(arena, id=recorded) if recorded else arena
+
+
+def content_digest(arena: Arena) -> str:
+    """The id ``arena``'s content alone would get (its recorded id may be its generator's)."""
+    return attrs.evolve(arena, id="").id
 
 
 def _check_gold(

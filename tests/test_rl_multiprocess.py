@@ -31,6 +31,7 @@ SEED = 5
 # rewards), so short batches and the carry-over buffer both occur; micro-batches of 2, so a
 # process whose share of a short batch is smaller makes idle passes
 RL = {
+    "name": "rl",
     "verifier": "token-parity",
     "sandbox": SANDBOX,
     "steps": 4,
@@ -45,6 +46,7 @@ RL = {
     "rollout": {"max_turns": 2, "max_new_tokens": 24},
 }
 EVAL = {
+    "name": "arena-eval",
     "models": ["train-sft"],
     "greedy": False,  # sampled: each batch's draw must not depend on the process
     "temperature": 1.0,
@@ -54,57 +56,44 @@ EVAL = {
 }
 TIMINGS = ("rollout_s", "train_s", "tokens_per_s", "seconds")
 
-# Run by every process (and, without accelerate, by one): the stage's component, alone.
-SCRIPT = """
-import json, os, sys
-from pathlib import Path
-from astra_core.context import StageContext
-from astra_core.options import ComponentSpec
-from astra_core.plugins import load_plugins
-from astra_core.registry import ComponentBuilder
 
-run_dir, stage, kind, name, options, plugin, seed = sys.argv[1:8]
-run_dir = Path(run_dir)
-plugins = load_plugins(files=[plugin])
-builder = ComponentBuilder(plugins.registry, seed=int(seed), workdir=run_dir, hook=plugins.hook)
-component = builder.build(kind, ComponentSpec(name, json.loads(options)))
-ctx = StageContext(stage, run_dir=run_dir, builder=builder, hook=plugins.hook, quiet=True)
-summary = component.run(ctx)
-rank = os.environ.get("RANK", "0")
-(run_dir / stage / f"summary-{rank}.json").write_text(json.dumps(summary))
-"""
+def write_config(tmp: Path, stage: str, key: str, table: dict[str, Any]) -> Path:
+    """A run config of ``stage`` alone, its component ``table`` under ``[stage.key]``."""
+    lines = [f"[run]\nseed = {SEED}\n[plugins]\nfiles = [{json.dumps(PLUGIN)}]"]
+    for name, body in [(f"{stage}.{key}", table)] + [
+        (f"{stage}.{key}.{k}", v) for k, v in table.items() if isinstance(v, dict)
+    ]:
+        lines.append(f"[{name}]")  # JSON's scalars and lists of strings are TOML's
+        lines += [f"{k} = {json.dumps(v)}" for k, v in body.items() if not isinstance(v, dict)]
+    path = tmp / f"{stage}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
-def launch(
-    tmp: Path, run_dir: Path, stage: str, kind: str, name: str, options: dict[str, Any], **kw: Any
-) -> subprocess.Popen[str]:
-    """The stage's component under ``accelerate launch`` with two CPU processes."""
-    script = tmp / "stage.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
+def astra_run(config: Path, run_dir: Path, stage: str, *, processes: int) -> list[str]:
+    """``astra run`` of one stage, under ``accelerate launch`` with ``processes`` CPU
+    processes (gloo) when more than one."""
+    cli = ["-m", "astra_core.cli", "-q", "run", str(config), "--out", str(run_dir)]
+    cli += ["--stages", stage]
+    if processes == 1:
+        return [sys.executable, *cli]
+    return [
         sys.executable, "-m", "accelerate.commands.launch",
-        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()),
-        str(script), str(run_dir), stage, kind, name, json.dumps(options), PLUGIN, str(SEED),
+        "--main_process_port", str(free_port()), *cli,
     ]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, text=True, **kw)
 
 
-def launched(tmp: Path, run_dir: Path, *args: Any) -> None:
-    proc = launch(tmp, run_dir, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = proc.communicate(timeout=400)
-    assert proc.returncode == 0, err[-4000:]
+# each process one thread, so that two processes share the two cores as one process would
+ENV = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
 
 
-def alone(tmp: Path, run_dir: Path, *args: Any) -> None:
-    """The stage's component in one process, with one thread as each launched one has."""
-    script = tmp / "stage.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(script), str(run_dir), *args[:3], json.dumps(args[3])]
-    done = subprocess.run([*cmd, PLUGIN, str(SEED)], env=env, capture_output=True, text=True)
+def run_stage(
+    tmp: Path, run_dir: Path, stage: str, key: str, table: dict[str, Any], n: int
+) -> None:
+    cmd = astra_run(write_config(tmp, stage, key, table), run_dir, stage, processes=n)
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
 
 
@@ -139,7 +128,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def one(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("dp-one")
     run = fresh(base, tmp / "run")
-    alone(tmp, run, "train-rl", "trainer", "rl", RL)
+    run_stage(tmp, run, "train-rl", "trainer", RL, 1)
     return run
 
 
@@ -147,7 +136,7 @@ def one(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def two(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("dp-two")
     run = fresh(base, tmp / "run")
-    launched(tmp, run, "train-rl", "trainer", "rl", RL)
+    run_stage(tmp, run, "train-rl", "trainer", RL, 2)
     return run
 
 
@@ -189,10 +178,13 @@ def test_each_process_rolls_out_its_half_and_the_union_is_the_one_process_run(
     assert any(not torch.equal(w1[k], start[k]) for k in w1)  # it trained
     for key in w1:
         torch.testing.assert_close(w2[key], w1[key], rtol=0, atol=1e-5)
-    # one writer: the main process's files only
+    # one writer: the main process's files only, the stage's manifest and the run's report
     assert sorted(p.name for p in (two / "train-rl").iterdir()) == sorted(
-        [p.name for p in (one / "train-rl").iterdir()] + ["summary-1.json"]
+        p.name for p in (one / "train-rl").iterdir()
     )
+    manifest = json.loads((two / "train-rl" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["attempts"]) == 1
+    assert json.loads((two / "report.json").read_text())["stages"][0]["status"] == "complete"
 
 
 @pytest.mark.slow
@@ -200,13 +192,10 @@ def test_sigkill_under_two_processes_resumes_to_the_unbroken_run(
     base: Path, two: Path, tmp_path: Path
 ) -> None:
     run = fresh(base, tmp_path / "run")
-    proc = launch(
-        tmp_path,
-        run,
-        "train-rl",
-        "trainer",
-        "rl",
-        RL,
+    cmd = astra_run(write_config(tmp_path, "train-rl", "trainer", RL), run, "train-rl", processes=2)
+    proc = subprocess.Popen(
+        cmd,
+        env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # the launcher and its two workers, killed together
@@ -218,7 +207,7 @@ def test_sigkill_under_two_processes_resumes_to_the_unbroken_run(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert checkpoint.exists() and not (run / "train-rl" / "model").exists()
-    launched(tmp_path, run, "train-rl", "trainer", "rl", RL)
+    run_stage(tmp_path, run, "train-rl", "trainer", RL, 2)
 
     assert metrics(run) == metrics(two)
     for rank in (0, 1):
@@ -231,9 +220,9 @@ def test_sigkill_under_two_processes_resumes_to_the_unbroken_run(
 @pytest.mark.slow
 def test_eval_on_two_processes_equals_one_process(base: Path, tmp_path: Path) -> None:
     single = fresh(base, tmp_path / "one")
-    alone(tmp_path, single, "eval", "evaluator", "arena-eval", EVAL)
+    run_stage(tmp_path, single, "eval", "evaluator", EVAL, 1)
     double = fresh(base, tmp_path / "two")
-    launched(tmp_path, double, "eval", "evaluator", "arena-eval", EVAL)
+    run_stage(tmp_path, double, "eval", "evaluator", EVAL, 2)
 
     def results(run: Path) -> dict[str, Any]:
         data = json.loads((run / "eval" / "eval.json").read_text())
@@ -250,8 +239,7 @@ def test_eval_on_two_processes_equals_one_process(base: Path, tmp_path: Path) ->
     assert sorted(p.name for p in (double / "eval").iterdir()) == [
         "episodes-train-sft.jsonl",
         "eval.json",
-        "summary-0.json",
-        "summary-1.json",
+        "manifest.json",
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -124,18 +125,20 @@ def run_stage(
             config_hash,
         )
     started_at = now_iso()
-    write_json_atomic(
-        stage_dir / MANIFEST,
-        _manifest(
-            stage.name,
-            config,
-            plugins,
-            status="running",
-            started_at=started_at,
-            previous=previous,
-            shard=shard,
-        ),
-    )
+    main = _writes_run_files()
+    if main:
+        write_json_atomic(
+            stage_dir / MANIFEST,
+            _manifest(
+                stage.name,
+                config,
+                plugins,
+                status="running",
+                started_at=started_at,
+                previous=previous,
+                shard=shard,
+            ),
+        )
     store = stage.open_store(stage_dir)
     existing = len(store) if store is not None else 0
     if store is not None and store.repaired_bytes:
@@ -193,19 +196,20 @@ def run_stage(
             duration_s=round(time.monotonic() - t0, 3),
             error=error,
         )
-        write_json_atomic(
-            stage_dir / MANIFEST,
-            _manifest(
-                stage.name,
-                config,
-                plugins,
-                status=summary.status,
-                started_at=started_at,
-                previous=read_manifest(stage_dir),
-                shard=shard,
-                summary=summary,
-            ),
-        )
+        if main:
+            write_json_atomic(
+                stage_dir / MANIFEST,
+                _manifest(
+                    stage.name,
+                    config,
+                    plugins,
+                    status=summary.status,
+                    started_at=started_at,
+                    previous=read_manifest(stage_dir),
+                    shard=shard,
+                    summary=summary,
+                ),
+            )
     plugins.hook.astra_stage_end(stage=stage.name, ctx=ctx, summary=summary)
     return summary
 
@@ -267,9 +271,12 @@ def run(
     # A run of some stages keeps what earlier runs into the same directory reported for the rest.
     earlier = [s for s in _earlier_summaries(out) if s.stage not in ran]
     merged = sorted([*earlier, *summaries], key=lambda s: STAGES.index(s.stage))
+    main = _writes_run_files()
     sections = [
         text
-        for result in plugins.hook.astra_report_sections(out_dir=str(out), summaries=merged)
+        for result in (
+            plugins.hook.astra_report_sections(out_dir=str(out), summaries=merged) if main else []
+        )
         for text in (result or [])
     ]
     report = RunReport(
@@ -280,9 +287,17 @@ def run(
         stages=tuple(merged),
         sections=tuple(sections),
     )
-    report.write(out)
+    if main:
+        report.write(out)
     plugins.hook.astra_run_end(config=config, out_dir=str(out), summaries=summaries)
     return report
+
+
+def _writes_run_files() -> bool:
+    """Whether this process writes the manifests and the report: under a distributed launch
+    (``accelerate launch``, ``torchrun``: they set ``RANK``) every process runs each stage, a
+    data-parallel trainer splitting the work, and the first alone writes the run's files."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _earlier_summaries(out: Path) -> list[StageSummary]:

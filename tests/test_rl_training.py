@@ -48,8 +48,11 @@ def plugin_builder() -> ComponentBuilder:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
+    return make_rl_run(tmp_path_factory.mktemp("rl-run"))
+
+
+def make_rl_run(out: Path) -> Path:
     """Arenas from the offline world and an untrained tiny model saved as train-sft's output."""
-    out = tmp_path_factory.mktemp("rl-run")
     config = parse_config(
         {
             "run": {"seed": 3},

@@ -26,6 +26,16 @@ def make_accelerator(mixed_precision: str = "no") -> Any:
     return Accelerator(cpu=cpu, mixed_precision=mixed, step_scheduler_with_optimizer=False)
 
 
+def uneven_forward_calls(model: Any) -> Any:
+    """``model`` (as ``accelerator.prepare`` gave it) made ready for processes that run
+    different numbers of forward calls before a backward: DDP broadcasts the module's buffers
+    at every forward call, a collective that the others would wait on for ever. A causal LM's
+    buffers (rotary frequencies) never change, so nothing is lost. Returns ``model``."""
+    if hasattr(model, "broadcast_buffers"):  # DDP; FSDP and DeepSpeed have no such flag
+        model.broadcast_buffers = False  # torch >= 2.13 names it forward_sync_buffers
+    return model
+
+
 def forget_accelerator_settings() -> None:
     """Accelerate keeps one process-wide state: the first ``Accelerator`` fixes the mixed
     precision of every later one, and asking for another raises. Each stage sets its own, so an

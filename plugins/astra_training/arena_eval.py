@@ -11,11 +11,14 @@ import torch
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, ConfigError
 from astra_core.registry import ComponentBuilder
+from astra_training.accelerate_setup import make_accelerator
 from astra_training.arena_family import ArenaVerifiers, load_arenas
+from astra_training.data_parallel import gather_shares, share
 from astra_training.generation import Sampling
 from astra_training.models import load_model_and_tokenizer, resolve_model
 from astra_training.rl_options import EvalOptions
-from astra_training.rl_trainer import _episode_metrics, make_engine
+from astra_training.rl_trainer import _decode, _encode, _episode_metrics, make_engine
+from astra_training.rollout import Rollout
 
 
 class ArenaEvaluator:
@@ -24,6 +27,11 @@ class ArenaEvaluator:
     Writes ``episodes-<model>.jsonl`` and ``eval.json`` under the stage directory and returns
     ``<model>/<metric>`` for the run report: success rate (as each arena's verifier judges it),
     mean reward, recall, precision, calls and turns per episode.
+
+    Under several processes each takes a contiguous share of the batches of ``batch_size``
+    arenas; the episodes are gathered in arena order and the main process writes the files.
+    Each batch is sampled from a seed of (run seed, batch index), so the episodes do not
+    depend on the number of processes.
     """
 
     def __init__(self, options: EvalOptions, builder: ComponentBuilder) -> None:
@@ -37,6 +45,8 @@ class ArenaEvaluator:
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
+        accelerator = make_accelerator()
+        main = accelerator.is_main_process
         arenas = load_arenas(ctx, o.arenas, holdout=True, sandbox=self.sandbox)
         # arenas named from a fixed cast are training warm-up: eval is on unseen names only
         arenas = [a for a in arenas if not a.metadata.get("familiar_names")]
@@ -56,11 +66,12 @@ class ArenaEvaluator:
                 path = resolve_model(ref, ctx.run_dir, key=ctx.stage)
             except ConfigError:
                 if o.skip_missing:
-                    ctx.log.warning("eval: skipping %s (not trained in this run)", ref)
+                    if main:
+                        ctx.log.warning("eval: skipping %s (not trained in this run)", ref)
                     continue
                 raise
-            torch.manual_seed(self.seed)
             model, tokenizer = load_model_and_tokenizer(path, dtype=o.rollout.dtype)
+            model = model.to(accelerator.device)
             engine = make_engine(
                 model,
                 tokenizer,
@@ -71,23 +82,37 @@ class ArenaEvaluator:
                 hook=ctx.hook,
             )
             t0 = time.perf_counter()
-            rollouts = []
-            batches = range(0, len(arenas), o.batch_size)
-            for start in ctx.progress(
-                batches, total=len(batches), desc=f"eval {ref}", unit="batch"
-            ):
+            mine: list[Rollout] = []
+            n_batches = -(-len(arenas) // o.batch_size)
+            batches = share(n_batches, accelerator.num_processes, accelerator.process_index)
+            if main:
+                batches = ctx.progress(
+                    batches, total=len(batches), desc=f"eval {ref}", unit="batch"
+                )
+            for b in batches:
+                torch.manual_seed(self.seed * 100003 + b)  # the batch's, on any process
+                start = b * o.batch_size
                 done, _ = engine.run(arenas[start : start + o.batch_size], sampling)
-                rollouts += done
+                mine += done
+            if accelerator.num_processes > 1:  # every process's, in arena order
+                rollouts = [
+                    _decode(x) for x in gather_shares(accelerator, [_encode(r) for r in mine])
+                ]
+            else:
+                rollouts = mine
             metrics = _episode_metrics(rollouts)
             metrics["seconds"] = time.perf_counter() - t0
             results[ref] = metrics
             name = ref.replace("/", "-")
-            with (ctx.out_dir / f"episodes-{name}.jsonl").open("w", encoding="utf-8") as fh:
-                for r in rollouts:
-                    fh.write(r.episode.to_json() + "\n")
-        (ctx.out_dir / "eval.json").write_text(
-            json.dumps({"arenas": len(arenas), "models": results}, indent=2)
-        )
+            if main:
+                with (ctx.out_dir / f"episodes-{name}.jsonl").open("w", encoding="utf-8") as fh:
+                    for r in rollouts:
+                        fh.write(r.episode.to_json() + "\n")
+        if main:
+            (ctx.out_dir / "eval.json").write_text(
+                json.dumps({"arenas": len(arenas), "models": results}, indent=2)
+            )
+        accelerator.wait_for_everyone()
         flat: dict[str, Any] = {"arenas": len(arenas)}
         for ref, metrics in results.items():
             for key, value in metrics.items():

@@ -74,6 +74,15 @@ class RLOptions:
         8,
         at_least(2),
     )
+    groups_per_rollout: int = option(
+        "groups rolled out together in one generation batch, each batch sampled from a seed of "
+        "(run seed, step, fill round, its first group), so its episodes do not depend on which "
+        "process rolls it out: runs on any number of processes whose share of groups_per_step "
+        "it divides give the same episodes (0: each process's whole share in one batch, "
+        "fastest, but then the episodes depend on the number of processes)",
+        0,
+        at_least(0),
+    )
     filter_std_delta: float = option(
         "drop groups whose reward std <= delta (adaptive batch filling)", 0.0, at_least(0)
     )
@@ -113,6 +122,12 @@ class RLOptions:
         "save a full checkpoint every N steps (0: only at the end)", 10, at_least(0)
     )
     keep_checkpoints: int = option("full checkpoints kept (the latest ones)", 2, at_least(1))
+    rollout_log: bool = option(
+        "each process writes what it rolled out (step, fill round, group, episode index, arena "
+        "id, episode id, reward) to rollouts/rank-<N>.jsonl under the stage directory: shows "
+        "how a data-parallel run split its steps",
+        False,
+    )
     lora: LoraOptions = attrs.field(
         factory=LoraOptions,
         metadata={"help": "low-rank adapters (peft) instead of every weight: a table, r = 0 off"},

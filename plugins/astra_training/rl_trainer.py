@@ -7,6 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,18 @@ from astra_core.protocols import CallCreditVerifier, Verifier
 from astra_core.records import Arena, Episode
 from astra_core.registry import ComponentBuilder
 from astra_core.tool_errors import call_failed
-from astra_training.accelerate_setup import make_accelerator
+from astra_training.accelerate_setup import make_accelerator, uneven_forward_calls
 from astra_training.arena_family import ArenaVerifiers, load_arenas, renamed_arena, runtime_factory
 from astra_training.batch_filling import AdaptiveBatchFiller
 from astra_training.chat_tokens import ChatTokens
 from astra_training.checkpoints import CheckpointManager
+from astra_training.data_parallel import (
+    check_split,
+    gather_shares,
+    reduce_sums,
+    rollout_seed,
+    share,
+)
 from astra_training.forward_pass import ForwardArgs
 from astra_training.generation import GENERATORS, CachedPaddedGenerate, Sampling
 from astra_training.grounding import copied_arguments
@@ -165,6 +173,7 @@ class RLTrainer:
         )
         self.parser = builder.build("tool_call_parser", options.parser)
         self.sandbox = builder.build("sandbox", options.sandbox)
+        self._rollout_log: Path | None = None  # set by run() under rollout_log
         if options.verifier is not None:  # one for every arena: refused now, not at run time
             self._check_call_credit({options.verifier.name: self.verifier.shared()})
         if options.turn_credit and not getattr(self.algorithm, "per_token_advantages", False):
@@ -197,6 +206,7 @@ class RLTrainer:
     def run(self, ctx: StageContext) -> dict[str, Any]:
         o = self.options
         accelerator = make_accelerator()
+        check_split(ctx.stage, o.groups_per_step, o.groups_per_rollout, accelerator.num_processes)
         arenas = load_arenas(ctx, o.arenas, holdout=False, sandbox=self.sandbox)
         self._check_call_credit(self.verifier.for_arenas(arenas))
         if o.rename_arenas:  # refused before any rollout, not at the step that first picks one
@@ -215,6 +225,8 @@ class RLTrainer:
         optimizer = adamw(trainable, lr=o.lr, weight_decay=o.weight_decay)
         scheduler = constant_schedule(optimizer, o.warmup_steps)
         model, optimizer = accelerator.prepare(model, optimizer)
+        # a process's forward calls per update vary (one per prompt group, idle passes)
+        model = uneven_forward_calls(model)
         accelerator.register_for_checkpointing(scheduler)
         policy = accelerator.unwrap_model(model)
         engine = make_engine(
@@ -237,6 +249,12 @@ class RLTrainer:
             keep_weights=o.keep_checkpoints,
         )
         metrics_path = ctx.out_dir / "metrics.jsonl"
+        main = accelerator.is_main_process
+        self._rollout_log = (
+            ctx.out_dir / "rollouts" / f"rank-{accelerator.process_index}.jsonl"
+            if o.rollout_log
+            else None
+        )
         start = 0
         latest = ckpts.latest_full()
         if latest is not None:
@@ -247,7 +265,11 @@ class RLTrainer:
                     state["filler"], decode=_buffer_decoder(latest, o.turn_credit)
                 )
             ctx.log.info("resumed from %s (step %d)", latest, start)
-        _truncate_metrics(metrics_path, start)
+        if main:
+            _truncate_metrics(metrics_path, start)
+        if self._rollout_log is not None:  # each process its own
+            _truncate_metrics(self._rollout_log, start)
+        accelerator.wait_for_everyone()
         sampling = Sampling(do_sample=True, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k)
         sync = None
         if isinstance(engine.generator, ServerGenerate):
@@ -258,16 +280,17 @@ class RLTrainer:
                 sync.push(policy, tokenizer, start)
         last: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
-        steps = ctx.progress(
-            range(start, o.steps), total=o.steps - start, desc="train-rl", unit="step"
-        )
+        steps = range(start, o.steps)
+        if main:
+            steps = ctx.progress(steps, total=o.steps - start, desc="train-rl", unit="step")
         for step in steps:
-            # Seed every step from (seed, step): a resumed run samples what an unbroken one would.
-            torch.manual_seed(self.builder.seed * 100003 + step)
+            # Every process draws the same plan from (seed, step), so a resumed run, and any
+            # number of processes, samples what an unbroken one-process run would.
             rng = ctx.rng(f"step-{step}")
             t0 = time.perf_counter()
-            batch, fill = self._fill(engine, arenas, filler, rng, sampling)
+            batch, fill = self._fill(engine, arenas, filler, rng, sampling, step, accelerator)
             t_roll = time.perf_counter() - t0
+            torch.manual_seed(self.builder.seed * 100003 + step)
             t1 = time.perf_counter()
             loss_metrics = (
                 self._update(model, optimizer, scheduler, accelerator, batch, tokenizer)
@@ -295,8 +318,8 @@ class RLTrainer:
             )
             last = m
             history.append(m)
-            ctx.log_metrics(m, step + 1)
-            if accelerator.is_main_process:
+            if main:  # every process holds the same (gathered, reduced) metrics
+                ctx.log_metrics(m, step + 1)
                 with metrics_path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(m) + "\n")
             if o.checkpoint_every and (step + 1) % o.checkpoint_every == 0 and step + 1 < o.steps:
@@ -324,10 +347,20 @@ class RLTrainer:
         filler: AdaptiveBatchFiller[Rollout],
         rng: Any,
         sampling: Sampling,
+        step: int = 0,
+        accelerator: Any = None,
     ) -> tuple[list[list[Rollout]], dict[str, Any]]:
         """Roll out until a batch of valid groups is full (buffered groups first) or the round
-        budget is spent; then train on what there is."""
+        budget is spent; then train on what there is.
+
+        Every process draws the round's arenas alike and rolls out its own contiguous share of
+        the groups; the groups are then gathered, so every process fills the same batch and
+        keeps the same buffer (one decision, taken identically everywhere). Without an
+        ``accelerator`` this process rolls out every group."""
         o = self.options
+        world, rank = (
+            (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
+        )
         batch: list[list[Rollout]] | None = None
         all_groups: list[list[Rollout]] = []
         filtered = rounds = generated = from_buffer = 0
@@ -336,11 +369,29 @@ class RLTrainer:
             picked = [arenas[rng.randrange(len(arenas))] for _ in range(o.groups_per_step)]
             if o.rename_arenas:
                 picked = [renamed_arena(self.builder.hook, a, rng) for a in picked]
-            rollouts, stats = engine.run([a for a in picked for _ in range(o.group_size)], sampling)
-            generated += stats.generated_tokens
-            groups = [
-                rollouts[i * o.group_size : (i + 1) * o.group_size] for i in range(len(picked))
-            ]
+            mine = share(len(picked), world, rank)
+            per_batch = o.groups_per_rollout or len(mine)
+            local: list[list[Rollout]] = []
+            tokens = 0
+            for first in range(mine.start, mine.stop, per_batch):
+                # seeded by the group, not the process: the same draw on any number of them
+                torch.manual_seed(rollout_seed(self.builder.seed, step, rounds, first))
+                part = picked[first : min(first + per_batch, mine.stop)]
+                rollouts, stats = engine.run(
+                    [a for a in part for _ in range(o.group_size)], sampling
+                )
+                tokens += stats.generated_tokens
+                local += [
+                    rollouts[i * o.group_size : (i + 1) * o.group_size] for i in range(len(part))
+                ]
+            self._log_rollouts(step, rounds, mine.start, local)
+            if world > 1:
+                payload = {"groups": [[_encode(r) for r in g] for g in local], "tokens": tokens}
+                shared = gather_shares(accelerator, [payload])  # one per process, rank order
+                groups = [[_decode(item) for item in g] for p in shared for g in p["groups"]]
+                generated += sum(int(p["tokens"]) for p in shared)
+            else:
+                groups, generated = local, generated + tokens
             all_groups += groups
             batch, fill = filler.fill(groups, o.groups_per_step)
             filtered += int(fill["filtered_groups"])
@@ -356,6 +407,27 @@ class RLTrainer:
             "fill_rounds": rounds,
         }
 
+    def _log_rollouts(
+        self, step: int, round_: int, first: int, groups: list[list[Rollout]]
+    ) -> None:
+        """What this process rolled out this round, one line an episode (``rollout_log``)."""
+        if self._rollout_log is None:
+            return
+        self._rollout_log.parent.mkdir(parents=True, exist_ok=True)
+        with self._rollout_log.open("a", encoding="utf-8") as fh:
+            for g, group in enumerate(groups, start=first):
+                for e, r in enumerate(group):
+                    line = {
+                        "step": step + 1,
+                        "round": round_,
+                        "group": g,
+                        "episode": e,
+                        "arena_id": r.episode.arena_id,
+                        "episode_id": r.episode.id,
+                        "reward": r.reward,
+                    }
+                    fh.write(json.dumps(line) + "\n")
+
     def _update(
         self,
         model: Any,
@@ -365,6 +437,9 @@ class RLTrainer:
         batch: list[list[Rollout]],
         tokenizer: Any,
     ) -> dict[str, float]:
+        """One RL update on ``batch`` (the same on every process): each process trains on its
+        contiguous share of the groups; the loss is scaled so that Accelerate's gradient mean
+        over processes is the gradient of the whole batch's loss."""
         o = self.options
         rollouts = [r for g in batch for r in g]
         penalties = self.shaping.penalties(rollouts)
@@ -376,9 +451,23 @@ class RLTrainer:
         seq_weights = self.shaping.weights(rollouts)
         per_token = token_advantages(batch, advantages, o.turn_credit) if o.turn_credit else None
         device = accelerator.device
-        micro = o.micro_batch_size or len(rollouts)
-        # The batch's loss denominator, shared by its micro-batches (token-level averaging over
-        # the whole batch, as the paper does), when the algorithm defines one.
+        world = accelerator.num_processes
+        starts = [0]
+        for g in batch:
+            starts.append(starts[-1] + len(g))
+        shares = [share(len(batch), world, rank) for rank in range(world)]
+        mine = shares[accelerator.process_index]
+        first = starts[mine.start]
+        local = rollouts[first : starts[mine.stop]]
+        local_weights = seq_weights[first : starts[mine.stop]]
+        # Every process makes as many passes (DDP reduces at the last backward of each update);
+        # one whose share is shorter makes idle ones.
+        widest = max(starts[s.stop] - starts[s.start] for s in shares)
+        micro = o.micro_batch_size or max(widest, 1)
+        passes = max(1, math.ceil(widest / micro))
+        # The whole batch's loss denominator, shared by every micro-batch of every process
+        # (token-level averaging over the whole batch, as the paper does), when the algorithm
+        # defines one: each pass's loss is then its additive share of the batch's loss.
         counts = [
             round(sum(r.mask[1:]) * float(w)) for r, w in zip(rollouts, seq_weights, strict=True)
         ]
@@ -387,73 +476,95 @@ class RLTrainer:
             if hasattr(self.algorithm, "loss_normalizer")
             else None
         )
+        pad_id = int(tokenizer.pad_token_id)
         # Rows with the same prompt (a group's episodes) share its forward pass.
         prompts: dict[tuple[int, ...], int] = {}
-        labels = [prompts.setdefault(tuple(r.ids[: r.prompt_len]), len(prompts)) for r in rollouts]
+        labels = [prompts.setdefault(tuple(r.ids[: r.prompt_len]), len(prompts)) for r in local]
         forward = ForwardArgs.of(model)
-        out: dict[str, float] = {}
+        summed: dict[str, float] = {}  # additive over passes and processes
+        grad_norm_mean = 0.0
         old_cache: dict[int, torch.Tensor] = {}
         ref_cache: dict[int, torch.Tensor] = {}
         adv_cache: dict[int, torch.Tensor] = {}
         for _ in range(o.ppo_epochs):
             optimizer.zero_grad(set_to_none=True)
-            loss_sum = 0.0
-            for start in range(0, len(rollouts), micro):
-                chunk = rollouts[start : start + micro]
-                ids, attention, mask = pad_batch(chunk, int(tokenizer.pad_token_id))
-                ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
-                groups = labels[start : start + micro]
-                logprobs = completion_logprobs(
-                    model, ids, attention, mask, o.temperature, prompt_groups=groups, args=forward
-                )
-                # One update per batch by default: the sampling policy is the current one.
-                old = old_cache.setdefault(start, logprobs.detach())
-                kwargs: dict[str, Any] = {}
-                if normalizer is not None:
-                    kwargs["normalizer"] = normalizer
-                if getattr(self.algorithm, "needs_reference", False):
-                    if start not in ref_cache:
-                        with torch.no_grad():
-                            ref_cache[start] = completion_logprobs(
-                                self._reference(accelerator),
-                                ids,
-                                attention,
-                                mask,
-                                o.temperature,
-                                prompt_groups=groups,
-                            )
-                    kwargs["ref_logprobs"] = ref_cache[start]
-                if start not in adv_cache:  # the same for every PPO epoch
-                    adv_cache[start] = (
-                        padded_advantages(per_token[start : start + micro], ids.shape[1])
-                        if per_token is not None
-                        else advantages[start : start + micro]
-                    ).to(device)
-                adv = adv_cache[start]
-                sampler = sampler_logprob_matrix(chunk, ids.shape[1]) if self._tis_cap else None
-                if sampler is not None:
-                    # truncated importance sampling: the server sampled, not this policy
-                    weights, tis = truncated_importance_weights(old, sampler, mask, self._tis_cap)
-                    adv = (adv[:, None] if adv.dim() == 1 else adv) * weights
-                loss_mask = mask * seq_weights[start : start + micro, None].to(device)
-                loss, parts = self.algorithm.policy_loss(logprobs, old, adv, loss_mask, **kwargs)
-                if sampler is not None:
-                    parts = {**parts, **tis}
-                accelerator.backward(loss)
-                loss_sum += float(loss.item())
-                # metrics are the mean over the batch and over its ppo_epochs updates
-                share = len(chunk) / len(rollouts) / o.ppo_epochs
+            for p in range(passes):
+                start = p * micro
+                chunk = local[start : start + micro]
+                with nullcontext() if p == passes - 1 else accelerator.no_sync(model):
+                    if not chunk:
+                        accelerator.backward(_idle_loss(model, device, pad_id))
+                        continue
+                    ids, attention, mask = pad_batch(chunk, pad_id)
+                    ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
+                    groups = labels[start : start + micro]
+                    logprobs = completion_logprobs(
+                        model,
+                        ids,
+                        attention,
+                        mask,
+                        o.temperature,
+                        prompt_groups=groups,
+                        args=forward,
+                    )
+                    # One update per batch by default: the sampling policy is the current one.
+                    old = old_cache.setdefault(p, logprobs.detach())
+                    kwargs: dict[str, Any] = {}
+                    if normalizer is not None:
+                        kwargs["normalizer"] = normalizer
+                    if getattr(self.algorithm, "needs_reference", False):
+                        if p not in ref_cache:
+                            with torch.no_grad():
+                                ref_cache[p] = completion_logprobs(
+                                    self._reference(accelerator),
+                                    ids,
+                                    attention,
+                                    mask,
+                                    o.temperature,
+                                    prompt_groups=groups,
+                                )
+                        kwargs["ref_logprobs"] = ref_cache[p]
+                    if p not in adv_cache:  # the same for every PPO epoch
+                        rows = slice(first + start, first + start + len(chunk))
+                        adv_cache[p] = (
+                            padded_advantages(per_token[rows], ids.shape[1])
+                            if per_token is not None
+                            else advantages[rows]
+                        ).to(device)
+                    adv = adv_cache[p]
+                    sampler = sampler_logprob_matrix(chunk, ids.shape[1]) if self._tis_cap else None
+                    if sampler is not None:
+                        # truncated importance sampling: the server sampled, not this policy
+                        weights, tis = truncated_importance_weights(
+                            old, sampler, mask, self._tis_cap
+                        )
+                        adv = (adv[:, None] if adv.dim() == 1 else adv) * weights
+                    loss_mask = mask * local_weights[start : start + len(chunk), None].to(device)
+                    loss, parts = self.algorithm.policy_loss(
+                        logprobs, old, adv, loss_mask, **kwargs
+                    )
+                    if sampler is not None:
+                        parts = {**parts, **tis}
+                    # DDP averages the processes' gradients: scale each back to its share's sum
+                    accelerator.backward(loss * world)
+                summed["loss"] = summed.get("loss", 0.0) + float(loss.item()) / o.ppo_epochs
+                # metrics are over the batch and its ppo_epochs updates: a loss share adds up,
+                # a per-token mean is weighted by its rows' share of the batch
+                weight = len(chunk) / len(rollouts) / o.ppo_epochs
                 for key, value in parts.items():
-                    out[key] = out.get(key, 0.0) + float(value) * share
+                    additive = key == "pg_loss" and normalizer is not None
+                    scale = 1.0 / o.ppo_epochs if additive else weight
+                    summed[key] = summed.get(key, 0.0) + float(value) * scale
             grad_norm = (
                 accelerator.clip_grad_norm_(model.parameters(), o.max_grad_norm)
                 if o.max_grad_norm > 0
                 else _grad_norm(model)
             )
             optimizer.step()
-            out["loss"] = out.get("loss", 0.0) + loss_sum / o.ppo_epochs
-            out["grad_norm"] = out.get("grad_norm", 0.0) + float(grad_norm) / o.ppo_epochs
+            grad_norm_mean += float(grad_norm) / o.ppo_epochs  # after the reduce: global
         scheduler.step()  # once per RL step, so warmup_steps counts steps at any ppo_epochs
+        out = reduce_sums(accelerator, summed)
+        out["grad_norm"] = grad_norm_mean
         out["advantage_abs_mean"] = float(advantages.abs().mean())
         if self.shaping.active:
             out["overlong_penalty_mean"] = float(penalties.mean())
@@ -466,6 +577,13 @@ class RLTrainer:
             model, _ = load_model_and_tokenizer(self._model_path, dtype=self.options.rollout.dtype)
             self._ref_model = model.to(accelerator.device).eval()
         return self._ref_model
+
+
+def _idle_loss(model: Any, device: Any, pad_id: int) -> torch.Tensor:
+    """A zero loss through the whole model, for a pass in which this process has no rows: DDP
+    (and FSDP) need every process to run the same forward and backward passes."""
+    ids = torch.full((1, 1), pad_id, dtype=torch.long, device=device)
+    return model(input_ids=ids).logits.float().sum() * 0.0
 
 
 def _grad_norm(model: Any) -> float:

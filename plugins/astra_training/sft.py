@@ -28,7 +28,11 @@ from astra_core.errors import AstraError
 from astra_core.options import options_to_dict
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
-from astra_training.accelerate_setup import make_accelerator, seed_everything
+from astra_training.accelerate_setup import (
+    make_accelerator,
+    seed_everything,
+    uneven_forward_calls,
+)
 from astra_training.arena_family import arena_demonstrations
 from astra_training.assistant_mask import (
     TokenizedConversation,
@@ -243,6 +247,8 @@ class SFTTrainer:
         n_params = count_parameters(model)
         n_trainable = sum(p.numel() for p in trainable)
         model, optimizer = accelerator.prepare(model, optimizer)
+        # a shared-prefix micro-batch runs its prefix once: forward calls may differ by process
+        model = uneven_forward_calls(model)
         accelerator.register_for_checkpointing(scheduler)
         ckpts = CheckpointManager(
             ctx.out_dir / "checkpoints",

@@ -44,6 +44,11 @@ from astra_training.rl_options import RLOptions, RolloutOptions
 from astra_training.rollout import Rollout, RolloutEngine
 from astra_training.sampler_correction import sampler_logprob_matrix, truncated_importance_weights
 from astra_training.server_rollout import ServerGenerate, WeightSync
+from astra_training.sharding import (
+    accelerator_shards_parameters,
+    check_rollouts,
+    full_state_dict,
+)
 from astra_training.turn_credit import padded_advantages, token_advantages
 
 
@@ -207,6 +212,8 @@ class RLTrainer:
         o = self.options
         accelerator = make_accelerator()
         check_split(ctx.stage, o.groups_per_step, o.groups_per_rollout, accelerator.num_processes)
+        sharded = accelerator_shards_parameters(accelerator)
+        check_rollouts(ctx.stage, sharded, o.rollout.generation_backend, lora=o.lora.r > 0)
         arenas = load_arenas(ctx, o.arenas, holdout=False, sandbox=self.sandbox)
         self._check_call_credit(self.verifier.for_arenas(arenas))
         if o.rename_arenas:  # refused before any rollout, not at the step that first picks one
@@ -277,7 +284,7 @@ class RLTrainer:
             sync_dir = Path(server.sync_dir) if server.sync_dir else ctx.out_dir / "weights-sync"
             sync = WeightSync(engine.generator, sync_dir, accelerator)
             if start:  # the server may hold other weights than the checkpoint resumed from
-                sync.push(policy, tokenizer, start)
+                sync.push(policy, tokenizer, start, full_state_dict(accelerator, model))
         last: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
         steps = range(start, o.steps)
@@ -300,7 +307,7 @@ class RLTrainer:
             t_train = time.perf_counter() - t1
             if sync and batch and (step + 1) % o.rollout.server.sync_every == 0:
                 # The server samples the next rollouts: give it the weights just trained.
-                sync.push(policy, tokenizer, step + 1)
+                sync.push(policy, tokenizer, step + 1, full_state_dict(accelerator, model))
             episodes = [r for g in fill.pop("all_groups") for r in g]
             m = _episode_metrics(episodes)
             gen_tokens = fill.pop("generated_tokens")
@@ -328,9 +335,10 @@ class RLTrainer:
                     step + 1, model, tokenizer, {"filler": filler.state_dict(encode=_encode)}
                 )
         accelerator.wait_for_everyone()
+        gathered = full_state_dict(accelerator, model) if sharded else None  # every process
         final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:
-            save_model(final, tokenizer, ctx.out_dir / "model")
+            save_model(final, tokenizer, ctx.out_dir / "model", state_dict=gathered)
         summary: dict[str, Any] = {k: v for k, v in last.items() if isinstance(v, (int, float))}
         summary["trainable_parameters"], summary["parameters"] = counts
         # what report.md says the stage made

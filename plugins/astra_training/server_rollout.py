@@ -273,7 +273,9 @@ class WeightSync:
         # names a run's adapters apart from those a killed run left on the server
         self.run_tag = _shared(accelerator, secrets.token_hex(3))
 
-    def push(self, policy: Any, tokenizer: Any, step: int) -> None:
+    def push(self, policy: Any, tokenizer: Any, step: int, state_dict: Any = None) -> None:
+        """``state_dict``: the full weights, gathered by every process, under sharded
+        parameters (``sharding.full_state_dict``)."""
         acc = self.accelerator
         adapted = is_adapted(policy)
         name = f"{self.generator.options.model}-lora-{self.run_tag}-{step:06d}" if adapted else None
@@ -286,7 +288,7 @@ class WeightSync:
                     if old.name != name:  # the server holds what it loaded: the files can go
                         shutil.rmtree(old, ignore_errors=True)
             else:
-                save_model(policy, tokenizer, self.sync_dir)
+                save_model(policy, tokenizer, self.sync_dir, state_dict=state_dict)
                 self.generator.load_weights(self.sync_dir)
         acc.wait_for_everyone()
         if adapted and not acc.is_main_process:

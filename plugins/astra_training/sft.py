@@ -49,6 +49,7 @@ from astra_training.models import load_model_and_tokenizer, resolve_model, save_
 from astra_training.optimization import adamw, cosine_schedule
 from astra_training.sft_loss import assistant_nll
 from astra_training.sft_options import SFTOptions
+from astra_training.sharding import accelerator_shards_parameters
 from astra_training.tiny_model import build_tiny_model_for, count_parameters
 
 DONE = "sft_done.json"
@@ -223,12 +224,17 @@ class SFTTrainer:
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
         forward_args = ForwardArgs.of(model)
-        shared_prefix = o.shared_prefix and not o.gradient_checkpointing
+        # sharded parameters make every forward call a collective, and a shared prefix is run
+        # once only in the micro-batches that have one: the processes would fall out of step
+        sharded = accelerator_shards_parameters(accelerator)
+        shared_prefix = o.shared_prefix and not o.gradient_checkpointing and not sharded
         if o.shared_prefix and not shared_prefix:
             ctx.log.warning(
-                "%s: shared_prefix is off: it needs a cache, which gradient "
-                "checkpointing turns off",
+                "%s: shared_prefix is off: %s",
                 ctx.stage,
+                "it needs a cache, which gradient checkpointing turns off"
+                if o.gradient_checkpointing
+                else "with sharded parameters every process must run the same forward calls",
             )
         world = accelerator.num_processes
         per_step = o.batch_size * o.grad_accum * world

@@ -102,7 +102,11 @@ def test_config_check_names_each_missing_program_and_package_with_its_fix(tmp_pa
     assert mcp.startswith("[synth-trajectories.source] tool_graph_source 'mcp-stdio' ")
     assert "MCP server 'ghost'" in mcp and "'astra-no-such-mcp-server' is not on PATH" in mcp
     assert "; fix: install 'astra-no-such-mcp-server'" in mcp
-    assert bwrap.startswith("[synth-arenas.generator.sandbox] sandbox 'bubblewrap' ")
+    # one line for the one missing program, naming every sandbox that needs it (train-sft's is
+    # bubblewrap by default)
+    assert bwrap.startswith(
+        "[synth-arenas.generator.sandbox, train-sft.trainer.sandbox] sandbox 'bubblewrap' "
+    )
     assert "needs the bwrap program" in bwrap and "; fix: " in bwrap
     assert peft == (
         "[train-sft.trainer] trainer 'sft' needs the Python package peft (lora.r = 4), which is "

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from astra_core.errors import RecordError, StoreError
 from astra_core.records import Record
@@ -27,9 +27,12 @@ __all__ = [
     "RecordStore",
     "merge_stores",
     "read_manifest",
+    "read_records",
     "shard_paths",
     "write_json_atomic",
 ]
+
+R = TypeVar("R", bound=Record)
 
 MANIFEST = "manifest.json"
 DROPPED = "dropped.jsonl"
@@ -230,6 +233,32 @@ class RecordStore:
                         yield self.record_cls.from_json(line)
                     except RecordError as exc:
                         raise RecordError(f"{path}:{lineno}: {exc}") from exc
+
+
+def read_records(source: str | Path, record_cls: type[R]) -> Iterator[R]:
+    """The records of a stage directory (its ``data-*.jsonl`` shards, as ``astra run`` writes
+    them) or of one JSONL file of records; a ``RecordError`` names the path, or the line of a
+    record that does not read."""
+    path = Path(source)
+    what = f"{record_cls.kind}s"
+    if path.is_dir():
+        if not shard_paths(path):
+            raise RecordError(
+                f"{path}: no data-*.jsonl shards here; give a stage directory of {what} (such as "
+                f"runs/NAME/<stage>), or a JSONL file of {what}"
+            )
+        for record in RecordStore(path, record_cls).iter_records():
+            yield cast(R, record)
+        return
+    if not path.is_file():
+        raise RecordError(f"{path}: no such stage directory or file ({what})")
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield record_cls.from_json(line)
+                except RecordError as exc:
+                    raise RecordError(f"{path}:{lineno}: {exc}") from exc
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any] | None:

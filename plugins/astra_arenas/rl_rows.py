@@ -18,22 +18,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
 from astra_arenas.options import RlRowsOptions
 from astra_arenas.rl_format import arena_from_rl_row, arena_to_rl_row
-from astra_arenas.rl_row_files import read_rows, resolve_paths, write_rows
 from astra_core.config import SynthArenasSection
 from astra_core.context import StageContext
 from astra_core.errors import AstraError, RecordError
 from astra_core.options import ComponentSpec
 from astra_core.records import Arena
 from astra_core.registry import ComponentBuilder
+from astra_core.row_files import config_paths, read_rows, write_rows
 from astra_core.sandbox_policy import LLM_WRITTEN, TOOL_CODE_ORIGIN
 from astra_core.stages import SynthArenasStage
-from astra_core.store import MANIFEST, RecordStore, read_manifest, shard_paths, write_json_atomic
+from astra_core.store import (
+    MANIFEST,
+    RecordStore,
+    read_manifest,
+    read_records,
+    write_json_atomic,
+)
 
 FORMAT = "astra-rl"
 BAD_ROW = "bad-rl-row"
@@ -82,7 +88,7 @@ class RlRowsGenerator:
 
     def __init__(self, options: RlRowsOptions, builder: ComponentBuilder) -> None:
         self.options = options
-        self.paths = resolve_paths(options.path, builder.file)
+        self.paths = config_paths(options.path, builder.file)
 
     def generate(self, ctx: StageContext) -> Iterator[Arena]:
         def drop(exc: RecordError) -> None:
@@ -183,25 +189,7 @@ def import_rl_rows(
 def read_arenas(source: str | Path) -> Iterator[Arena]:
     """The arenas of a stage directory (its ``data-*.jsonl`` shards) or of one JSONL file of
     arena records."""
-    path = Path(source)
-    if path.is_dir():
-        if not shard_paths(path):
-            raise RecordError(
-                f"{path}: no data-*.jsonl shards here; give a stage directory such as "
-                "runs/NAME/synth-arenas, or a JSONL file of arenas"
-            )
-        for record in RecordStore(path, Arena).iter_records():
-            yield cast(Arena, record)
-        return
-    if not path.is_file():
-        raise RecordError(f"{path}: no such stage directory or file")
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield Arena.from_json(line)
-                except RecordError as exc:
-                    raise RecordError(f"{path}:{lineno}: {exc}") from exc
+    return read_records(source, Arena)
 
 
 @attrs.frozen

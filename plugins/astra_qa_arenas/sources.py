@@ -12,15 +12,15 @@ that names the file, the row and the fields the row has.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from astra_core import row_files
 from astra_core.arena_synthesis import QAItem
-from astra_core.errors import ConfigError
+from astra_core.errors import ConfigError, RecordError
 from astra_qa_arenas.options import KnowledgeCorpusOptions, QAFileOptions
 
 if TYPE_CHECKING:
@@ -46,68 +46,15 @@ def _text(value: Any) -> str:
 
 
 def read_rows(path: Path, file_format: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(where, row) for every row of ``path``; ``where`` is ``file:line`` or ``file[index]``."""
-    fmt = file_format
-    if fmt == "auto":
-        if path.is_dir():
-            fmt = "dataset"
-        else:
-            fmt = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(
-                path.suffix.lower(), ""
-            )
-            if not fmt:
-                raise ConfigError(
-                    f"{path}: cannot tell the format from the suffix {path.suffix!r}; set "
-                    "file_format (jsonl, json, csv, parquet, dataset)"
-                )
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file or directory (questions)")
-    if fmt == "jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{lineno}: not valid JSON: {exc}") from exc
-                if not isinstance(row, Mapping):
-                    raise ConfigError(f"{path}:{lineno}: expected a JSON object per line")
-                yield f"{path}:{lineno}", row
-    elif fmt == "json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, Mapping):  # {"data": [...]} as datasets writes it
-            data = next((v for v in data.values() if isinstance(v, list)), None)
-        if not isinstance(data, list):
-            raise ConfigError(f"{path}: expected a JSON list of objects (or {{'data': [...]}})")
-        for index, row in enumerate(data):
+    """(where, row) for every row of ``path`` (``astra_core.row_files``: JSONL, JSON, CSV,
+    Parquet or a dataset directory); a file that cannot be read is a config error."""
+    try:
+        for where, row in row_files.read_rows(path, file_format=file_format, what="questions"):
             if not isinstance(row, Mapping):
-                raise ConfigError(f"{path}[{index}]: expected an object")
-            yield f"{path}[{index}]", row
-    elif fmt == "csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            for lineno, row in enumerate(csv.DictReader(fh), 2):
-                yield f"{path}:{lineno}", row
-    elif fmt in ("parquet", "dataset"):
-        try:
-            import datasets
-        except ImportError:
-            raise ConfigError(
-                f"{path}: reading {fmt} needs the datasets package (pip install datasets)"
-            ) from None
-        if fmt == "parquet":
-            table = datasets.load_dataset("parquet", data_files=str(path), split="train")
-        else:
-            try:
-                table = datasets.load_from_disk(str(path))
-            except (FileNotFoundError, ValueError):
-                table = datasets.load_dataset(str(path), split="train")
-            if isinstance(table, datasets.DatasetDict):
-                table = table[next(iter(table))]
-        for index, row in enumerate(table):
-            yield f"{path}[{index}]", row
-    else:
-        raise ConfigError(f"{path}: unknown file_format {file_format!r}")
+                raise ConfigError(f"{where}: expected an object with a question, got {row!r:.80}")
+            yield where, row
+    except RecordError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class QAFileSource:

@@ -27,6 +27,8 @@ from typing import Any
 
 import attrs
 
+from astra_core import row_files
+from astra_core.errors import RecordError
 from astra_core.records import JSONDict, Task, ToolChain, ToolServer, Trajectory, content_id
 from astra_core.store import MANIFEST, RecordStore, now_iso, write_json_atomic
 from astra_sft_data.astra_sft_export import (
@@ -55,42 +57,12 @@ SOURCE_ERROR = "source-error"
 
 
 def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    """``(location, row)`` for every row of a JSONL, JSON or Parquet file."""
-    if not path.is_file():
-        raise SftImportError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:  # pragma: no cover - pyarrow comes with `datasets`
-            raise SftImportError(
-                f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or convert the "
-                "file to JSONL"
-            ) from None
-        for number, row in enumerate(pq.read_table(path).to_pylist(), 1):
-            yield f"{path} (row {number})", row
-        return
-    if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SftImportError(
-                f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        rows = data if isinstance(data, list) else [data]
-        for number, row in enumerate(rows, 1):
-            yield f"{path} (item {number})", row
-        return
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{lineno}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SftImportError(
-                    f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
+    """``(location, row)`` for every row of a JSONL, JSON or Parquet file (the core's reader,
+    its errors as this import's)."""
+    try:
+        yield from row_files.read_rows(path, what="ASTRA-SFT rows")
+    except RecordError as exc:
+        raise SftImportError(str(exc)) from None
 
 
 def _field(row: Mapping[str, Any], name: str, where: str, kind: type | tuple[type, ...]) -> Any:

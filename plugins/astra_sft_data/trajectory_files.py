@@ -8,42 +8,18 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import cast
 
 import attrs
 
-from astra_core.errors import AstraError, RecordError
 from astra_core.records import JSONDict, Trajectory
-from astra_core.store import RecordStore, shard_paths
+from astra_core.store import read_records
 from astra_sft_data.trajectory_checks import Problem, check_trajectory
-
-
-class TrajectoryFileError(AstraError):
-    """A path that holds no trajectory dataset."""
 
 
 def read_trajectories(path: str | Path) -> Iterator[Trajectory]:
     """The trajectories of a stage directory (``data-*.jsonl`` shards, as ``astra run`` and
     ``astra sft-data import`` write them) or of one JSONL file of trajectory records."""
-    source = Path(path)
-    if source.is_dir():
-        if not shard_paths(source):
-            raise TrajectoryFileError(
-                f"{source}: no data-*.jsonl shards here; give a stage directory such as "
-                "runs/NAME/synth-trajectories, or a JSONL file of trajectories"
-            )
-        for record in RecordStore(source, Trajectory).iter_records():
-            yield cast(Trajectory, record)
-        return
-    if not source.is_file():
-        raise TrajectoryFileError(f"{source}: no such stage directory or file")
-    with source.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield Trajectory.from_json(line)
-                except RecordError as exc:
-                    raise RecordError(f"{source}:{lineno}: {exc}") from exc
+    return read_records(path, Trajectory)
 
 
 @attrs.define

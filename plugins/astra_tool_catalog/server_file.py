@@ -26,6 +26,7 @@ import attrs
 
 from astra_core.errors import AstraError
 from astra_core.records import JSONDict, ToolGraph, ToolServer
+from astra_core.row_files import config_paths
 from astra_core.tool_graphs import build_graph_builder
 from astra_core.tool_normalisation import ToolRejected, normalise_tool, raw_tool_name
 from astra_tool_catalog.options import ServerFileOptions
@@ -53,16 +54,6 @@ class RawServer:
     tools: tuple[Any, ...]
     call_info: JSONDict | None
     where: str  # "file:line" of the row it came from
-
-
-def resolve_paths(spec: str | tuple[str, ...], config_file: str | None) -> list[Path]:
-    """Relative paths start at the config file's folder (or the working directory)."""
-    base = Path(config_file).resolve().parent if config_file else Path.cwd()
-    out = []
-    for item in (spec,) if isinstance(spec, str) else spec:
-        path = Path(item).expanduser()
-        out.append(path if path.is_absolute() else base / path)
-    return out
 
 
 def read_items(path: Path) -> Iterator[tuple[str, Any]]:
@@ -217,7 +208,7 @@ class ServerFileSource:
 
     def __init__(self, options: ServerFileOptions, builder: ComponentBuilder) -> None:
         self.options = options
-        self.paths = resolve_paths(options.path, builder.file)
+        self.paths = config_paths(options.path, builder.file)
         self.graph_builder = build_graph_builder(
             builder, options.graph_builder, min_edge_score=options.min_edge_score
         )

@@ -32,6 +32,8 @@ TINY = {
     "grpo_vs_trl.py": ["--cache", "{tmp}/cache", "--arenas", "2", "--sft-steps", "5",
                        "--steps", "1", "--warmup", "0", "--groups", "1", "--max-new-tokens", "16",
                        "--max-turns", "2", "--json", "{tmp}/out.json"],
+    "qa_arenas_concurrency.py": ["--questions", "4", "--latency-ms", "1", "--concurrency", "4",
+                                 "--json", "{tmp}/out.json"],
     "train_at_scale.py": ["--shape", "tiny", "--sft-steps", "3", "--rl-steps", "1", "--groups",
                           "1", "--group-size", "2", "--arenas", "6", "--batch-size", "2",
                           "--json", "{tmp}/out.json"],
@@ -46,6 +48,7 @@ FIGURE = {
     "sft_vs_trl.py": ("ratio_vs_trl", "ours", "tokens_per_s"),
     "rollout_vs_generate.py": ("ratio",),
     "grpo_vs_trl.py": ("ratio_step_s",),
+    "qa_arenas_concurrency.py": ("ratio",),
     "train_at_scale.py": ("memory_ratio",),
 }
 

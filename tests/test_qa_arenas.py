@@ -310,3 +310,27 @@ def test_the_sources_read_the_authors_seed_data_where_it_lies(tmp_path):
     grounded = list(rows.load(ctx))
     assert len(grounded) == 12 and all(i.context and i.domain for i in grounded)
     builder.close()
+
+
+def test_an_answer_cut_at_the_token_limit_is_named_to_the_llm_and_in_the_drop():
+    """A small model's JSON cut off by ``max_tokens`` (finish_reason "length", as a server sends
+    it): the retry tells the LLM why, and the rejection says so."""
+    from astra_llm.openai_http import OpenAICompatibleBackend
+    from astra_llm.options import OpenAICompatibleOptions
+
+    from astra_core.arena_synthesis import QAItem
+    from astra_core.errors import StepRejected
+
+    cut = '{"scenario_type": "Single-Hop", "main_question": "What is the popul'
+    body = chat_completion(cut, finish_reason="length", completion_tokens=16)
+    with LoopbackServer(lambda _: Reply(body)) as server:
+        options = OpenAICompatibleOptions(
+            model="small", base_url=server.base_url, api_key_env=None, max_retries=0
+        )
+        decomposer = ComponentBuilder(load_plugins().registry).build("arena_step", "llm-decomposer")
+        with OpenAICompatibleBackend(options) as llm, pytest.raises(StepRejected) as caught:
+            decomposer.decompose(QAItem(question="What is the population of Lyon?"), llm)
+        retry = server.requests[1].body["messages"][-1]["content"]
+    assert caught.value.reason == "decompose-malformed"
+    assert "cut off at the token limit" in caught.value.detail
+    assert "cut off at the token limit" in retry

@@ -7,13 +7,16 @@ step, and the sandbox. In three passes over the source's items:
 1. per item: decomposition (``decomposer``), the tool-necessity check and the leaf rule
    (``necessity_checker``), the four quality scores (``quality_scorer``);
 2. the instances whose mean quality is at the cut (top ``keep_top`` of the scored ones, or
-   ``quality_threshold``) get a verified tool per tool sub-question (``tool_writer``), then the
-   tools of one intent are merged (``tool_merger``);
+   ``quality_threshold``) get a verified tool per tool sub-question (``tool_writer``; the tools
+   of one instance are written at once), then the tools of one intent are merged
+   (``tool_merger``);
 3. per instance: distractor tools from the other instances' tools by similarity band (other
    domains only), the arena assembled (the LLM's code in ``tool_code``, marked
    ``tool_code_origin = "llm"``), every gold call and one call per distractor replayed in the
    sandbox, and the core's structural checks.
 
+``workers`` items, tools and replays are worked on at once in each pass (the LLM requests are
+further bounded by the backend's ``max_concurrency``); the output does not depend on it.
 Every candidate that fails goes to ``dropped.jsonl`` as ``<step>-<reason>`` with the detail; the
 stage's manifest counts the LLM calls, tokens and cache hits per step (``stats``). An arena's id
 depends on its item and on the options that shape it, so a resumed run skips what it wrote or
@@ -224,14 +227,19 @@ class QALLMGenerator:
         step = "tool"
         try:
             tools: dict[str, ToolEnvironment] = {}
-            for sq in instance.subquestions:
-                if sq.needs_tool:
-                    env = self.steps["tool_writer"].write(
-                        instance, sq.id, self.llm_for(step), self.sandbox
-                    )
-                    tools[sq.id] = env
-                    self._count("tool_versions", env.attempts)
-                    self._count("tools_accepted")
+            needed = [sq.id for sq in instance.subquestions if sq.needs_tool]
+
+            def write(sid: str) -> ToolEnvironment:
+                return self.steps["tool_writer"].write(
+                    instance, sid, self.llm_for("tool"), self.sandbox
+                )
+
+            # one instance's tools are independent of each other: written at once (within
+            # ``workers``), so a 4-hop question waits for its slowest tool, not for all four
+            for sid, env in ordered_map(write, needed, min(self.options.workers, len(needed))):
+                tools[sid] = env
+                self._count("tool_versions", env.attempts)
+                self._count("tools_accepted")
             step = "merge"
             return dict(
                 self.steps["tool_merger"].merge(instance, tools, self.llm_for(step), self.sandbox)
@@ -411,8 +419,10 @@ class QALLMGenerator:
             else:
                 built.append((arena_id, instance, out))
         sampler, pool = self.distractor_pool(built)
-        for arena_id, instance, tools in built:
-            arena = self.assemble(arena_id, instance, tools, sampler, pool, ctx.seed)
+        # the replays are sandbox runs, independent per arena: overlapped like the LLM calls
+        for (arena_id, _, _), arena in ordered_map(
+            lambda job: self.assemble(*job, sampler, pool, ctx.seed), built, o.workers
+        ):
             if isinstance(arena, Rejected):
                 ctx.drop(arena.reason, arena_id, arena.detail)
             else:

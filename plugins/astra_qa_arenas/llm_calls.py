@@ -5,7 +5,8 @@ backend reported and the answers a response cache gave (``ChatResponse.cached``)
 ``ask_json`` asks for one JSON value: an answer that does not parse, or fails the schema or the
 step's own check, is shown back to the LLM with the error, once; a second failure (or a call
 that failed after the backend's retries) rejects the item with ``<step>-malformed`` (or
-``<step>-llm-failed``).
+``<step>-llm-failed``). An answer the server cut at its token limit (``finish_reason``
+``length``) says so in the error.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from astra_core.llm_json import MalformedAnswer, parse_answer
 from astra_core.protocols import ChatResponse, LLMBackend
 from astra_qa_arenas.prompts import RETRY, fill
 
+CUT_OFF = "the answer was cut off at the token limit: answer more briefly"
 COUNTERS = ("calls", "prompt_tokens", "completion_tokens", "cache_hits", "failures", "retries")
 
 
@@ -103,12 +105,15 @@ def ask_json(
                 check(value)
             return value
         except MalformedAnswer as exc:
+            error = str(exc)
+            if response.finish_reason == "length":  # say why, to the LLM and in dropped.jsonl
+                error += f" ({CUT_OFF})"
             if attempt:
-                raise StepRejected(f"{step}-malformed", f"after one retry: {exc}") from exc
+                raise StepRejected(f"{step}-malformed", f"after one retry: {error}") from exc
             if isinstance(llm, StepLLM):
                 llm.usage.add(llm.step, retries=1)
             chat += [
                 {"role": "assistant", "content": content},
-                {"role": "user", "content": fill(RETRY, error=str(exc))},
+                {"role": "user", "content": fill(RETRY, error=error)},
             ]
     raise AssertionError("unreachable")

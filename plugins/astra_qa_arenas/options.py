@@ -201,8 +201,8 @@ class QALLMOptions:
         "an item's knowledge context goes before the question in the arena's prompt", True
     )
     workers: int = option(
-        "items worked on at once (LLM requests are further bounded by the backend's "
-        "max_concurrency)",
+        "items, tools of one instance and final replays worked on at once (LLM requests are "
+        "further bounded by the backend's max_concurrency); the output is the same for any number",
         8,
         validator=at_least(1),
     )

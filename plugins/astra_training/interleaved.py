@@ -33,6 +33,7 @@ from astra_training.generation import (
     padded_positions,
     plain_cache_layers,
 )
+from astra_training.growing_cache import grow_in_place
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
 # episode is over
@@ -102,6 +103,8 @@ class InterleavedGenerate:
         draws = EpisodeDraws() if sampling.do_sample else None
         with eval_mode(self.model):
             logits, cache, seen, positions = self._first_pass(rows, device)
+            # later passes write into the cache in place instead of copying it every pass
+            layers = grow_in_place(cache, self._layers(cache))
             while True:
                 tokens = sample(logits, sampling, draws, rows).tolist()
                 keep = []
@@ -122,7 +125,7 @@ class InterleavedGenerate:
                     return
                 if len(keep) < len(rows):
                     rows = [rows[j] for j in keep]
-                    seen, positions = self._drop(cache, seen, positions, keep)
+                    seen, positions = self._drop(layers, seen, positions, keep)
                 ids, chunk = self._chunk([r.pending for r in rows], device)
                 seen = torch.cat([seen, chunk], dim=1)
                 out = self._forward(ids, seen, positions[:, None] + padded_positions(chunk), cache)
@@ -176,8 +179,9 @@ class InterleavedGenerate:
         ids, mask = left_padded(pending, self.pad_id)
         return ids.to(device), mask.to(device)
 
+    @staticmethod
     def _drop(
-        self, cache: Any, seen: torch.Tensor, positions: torch.Tensor, keep: list[int]
+        layers: list[Any], seen: torch.Tensor, positions: torch.Tensor, keep: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keeps the ``keep`` rows of the cache (in place) without the columns none of them
         attends to; returns their mask and positions."""
@@ -187,7 +191,10 @@ class InterleavedGenerate:
         cols = None if bool(used.all()) else used.nonzero().squeeze(-1)
         if cols is not None:
             seen = seen[:, cols]
-        for layer in self._layers(cache):
+        for layer in layers:
+            if hasattr(layer, "keep"):  # a GrowingLayer
+                layer.keep(rows, cols)
+                continue
             layer.keys, layer.values = layer.keys[rows], layer.values[rows]
             if cols is not None:
                 layer.keys, layer.values = layer.keys[:, :, cols], layer.values[:, :, cols]

@@ -663,3 +663,28 @@ def test_interleaved_rollouts_through_lora_adapters_give_the_tokens_of_plain_gen
         )
         runs.append([r.ids for r in engine.run(arenas, Sampling(do_sample=False))[0]])
     assert runs[2] != runs[1]  # adapters left at zero: the base model's tokens
+
+
+def test_a_growing_cache_layer_holds_what_concatenation_holds():
+    from astra_training.growing_cache import MIN_ROOM, growing_layer_type
+
+    growing = growing_layer_type()
+    assert growing is not None
+    gen = torch.Generator().manual_seed(0)
+    keys, values = torch.randn(3, 2, 5, 4, generator=gen), torch.randn(3, 2, 5, 4, generator=gen)
+    layer = growing(keys, values)
+    for width in (1, 7, MIN_ROOM, 1, 30):  # past its first buffer and its second
+        k, v = (
+            torch.randn(3, 2, width, 4, generator=gen),
+            torch.randn(3, 2, width, 4, generator=gen),
+        )
+        got = layer.update(k, v)
+        keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+        assert torch.equal(got[0], keys) and torch.equal(got[1], values)
+        assert layer.get_seq_length() == keys.shape[2]
+    rows, cols = torch.tensor([0, 2]), torch.tensor([1, 4, 9, 299])
+    layer.keep(rows, cols)
+    assert torch.equal(layer.keys, keys[rows][:, :, cols])
+    assert torch.equal(layer.values, values[rows][:, :, cols])
+    k = torch.randn(2, 2, 1, 4, generator=gen)
+    assert torch.equal(layer.update(k, k)[0], torch.cat([keys[rows][:, :, cols], k], dim=2))

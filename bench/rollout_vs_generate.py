@@ -1,20 +1,22 @@
 """Rollout throughput: multi-turn ``RolloutEngine`` against plain batched ``model.generate``.
 
 The engine runs a batch of episodes in arenas of the ``offline-world`` generator with the
-``PaddedGenerate`` backend: every turn it generates for all live episodes at once, parses the
-``<tool_call>`` blocks, runs them in the arenas' sandboxed runtime (a fresh session per episode;
-bubblewrap when ``bwrap`` exists, else subprocess), appends the tool responses and goes on until
-each episode stops. Its throughput is generated tokens per second of the whole ``run()`` (session
-start-up, tool round-trips, template rendering and tokenization included).
+trainer's default rollout options (``generation_backend = "interleaved"``: one decode loop over
+one key/value cache of every live episode, in which each episode's next turn joins as soon as
+its own tool calls return): it parses the ``<tool_call>`` blocks, runs them in the arenas'
+sandboxed runtime (a fresh session per episode; bubblewrap when ``bwrap`` exists, else
+subprocess), appends the tool responses and goes on until each episode stops. Its throughput
+is generated tokens per second of the whole ``run()`` (session start-up, tool round-trips,
+template rendering and tokenization included).
 
 The limit is one ``model.generate`` call on the same batch size, from the same first-turn
 prompts, producing the same number of tokens (each row generates the rollout's mean count, no
 early stop): what the model alone can do, with no tools, no turns and no ragged batches.
 
-``--backend interleaved`` runs the engine with ``rollout.generation_backend = "interleaved"``:
-one decode loop in which each episode's next turn starts as soon as its own tool calls return
-(a batch then takes about as many forward passes as its longest episode has tokens, and a
-group's shared prompt is run once). ``forward_passes`` and ``decode_slots`` (rows summed over
+With the interleaved backend a batch takes about as many forward passes as its longest
+episode has tokens, and a group's shared prompt is run once. ``--backend generate`` runs the
+old turn-by-turn default instead (padded ``model.generate`` over the live episodes, every turn
+waiting for the batch's longest). ``forward_passes`` and ``decode_slots`` (rows summed over
 passes) are counted by a forward hook on the policy, whatever the backend.
 
 Both use the same ~1 M-parameter policy (built and fine-tuned to call tools by
@@ -29,11 +31,11 @@ Target: rollout tokens/s >= 0.8 x plain generate tokens/s.
 
     python bench/rollout_vs_generate.py [--groups 2] [--group-size 4] [--repeats 5]
                                         [--top-k 1] [--threads 1] [--reuse-kv-cache]
-                                        [--backend generate|interleaved]
+                                        [--backend interleaved|generate]
                                         [--profile] [--json OUT]
 
-``--reuse-kv-cache`` turns on ``rollout.reuse_kv_cache`` (off by default, as in the trainer):
-each turn then prefills only the tokens added since the last one.
+``--reuse-kv-cache`` turns on ``rollout.reuse_kv_cache`` for ``--backend generate`` (off by
+default, as in the trainer): each turn then prefills only the tokens added since the last one.
 
 The first run builds the arenas and the policy (about a minute); later runs reuse them from
 ``--cache`` (shared with ``bench/grpo_vs_trl.py``).
@@ -84,11 +86,13 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=2, help="arenas per batch")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per arena")
     parser.add_argument("--repeats", type=int, default=5, help="timed pairs")
+    from astra_training.rl_options import RolloutOptions
+
     parser.add_argument(
         "--backend",
-        choices=["generate", "interleaved"],
-        default="generate",
-        help="rollout.generation_backend",
+        choices=["interleaved", "generate"],
+        default=RolloutOptions().generation_backend,  # the trainer's default
+        help="rollout.generation_backend (default: the trainer's, %(default)s)",
     )
     parser.add_argument(
         "--reuse-kv-cache",
@@ -101,7 +105,6 @@ def main() -> int:
 
     from astra_training.generation import Sampling
     from astra_training.models import load_model_and_tokenizer
-    from astra_training.rl_options import RolloutOptions
     from astra_training.rl_trainer import make_engine
 
     torch.set_num_threads(args.threads)

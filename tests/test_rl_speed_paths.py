@@ -560,3 +560,131 @@ def test_interleaved_falls_back_to_turns_for_sliding_window_models(model_dir):
     greedy = Sampling(do_sample=False)
     plain = PaddedGenerate(sliding, int(tokenizer.pad_token_id), chat.stop_ids)
     assert backend.generate(prompts, [5, 8], greedy) == plain.generate(prompts, [5, 8], greedy)
+
+
+# -- the default backend: per-episode draws, user turns, LoRA ----------------------------------
+
+
+def test_episode_draws_sample_the_distribution_and_never_a_cut_token():
+    from astra_training.episode_draws import EpisodeDraws
+
+    probs = torch.tensor([0.5, 0.0, 0.2, 0.3, 0.0])
+    scores = probs.log()[None].expand(4, -1)  # cut tokens are -inf, as sampling_scores gives
+    draws = EpisodeDraws(seed=11)
+    counts = torch.zeros(5)
+    for n in range(2000):
+        picked = draws.tokens(scores, [0, 1, 2, 3], [n] * 4)
+        counts += torch.bincount(picked, minlength=5)
+    assert counts[1] == counts[4] == 0
+    assert torch.allclose(counts / counts.sum(), probs, atol=0.02)
+    # a draw is the episode's own: the same whatever rows share the pass, in any order
+    alone = EpisodeDraws(seed=11).tokens(scores[:1], [2], [7])
+    mixed = EpisodeDraws(seed=11).tokens(scores[:3], [5, 2, 0], [0, 7, 3])
+    assert int(alone[0]) == int(mixed[1])
+    assert EpisodeDraws(seed=11).uniform(2, 7) != EpisodeDraws(seed=12).uniform(2, 7)
+
+
+def test_an_episode_samples_the_same_whatever_it_is_decoded_with(model_dir):
+    """With sampling, each episode draws from its own stream: rolled out with another group
+    (whose turns end at other passes) or alone, a group's episodes are the same."""
+    both = [_arena(q) for q in QUESTIONS for _ in range(3)]
+    runs = []
+    for arenas in (both, both[:3]):
+        engine = _interleaved_engine(model_dir, 4096)  # its runtimes numbered from 0 again
+        torch.manual_seed(9)
+        rollouts, _ = engine.run(arenas, Sampling(temperature=1.0, top_p=0.95))
+        runs.append([r.ids for r in rollouts][:3])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0])) > 1
+
+
+class UserTurnsRuntime(Runtime):
+    """A runtime with later user turns, as BFCL multi-turn arenas have (``next_turn``)."""
+
+    def __init__(self, log: list[tuple[str, int, float]], index: int) -> None:
+        super().__init__(log, index)
+        self.turns = [f"Now the next city, please ({index}).", "And the last one?"]
+
+    def reset(self) -> None:
+        self.ready = True
+
+    def next_turn(self) -> str | None:
+        return self.turns.pop(0) if self.turns else None
+
+
+class SomeCalls:
+    """A turn whose text has an even length answers without a call (the runtime's next user
+    turn follows); any other is a malformed call."""
+
+    def parse(self, text: str) -> ParsedTurn:
+        return ParsedTurn(text) if len(text) % 2 == 0 else ParsedTurn(text, (), ("malformed",))
+
+
+def test_interleaved_user_turns_give_the_tokens_of_plain_generate(model_dir):
+    arenas = [_arena(q) for q in QUESTIONS for _ in range(3)]
+    engines = [_model_engine(model_dir, False, 4096, backend) for backend in GREEDY_BACKENDS]
+    runs = []
+    for engine in engines:
+        count = iter(range(1 << 30))
+        engine.runtime_factory = lambda arena, count=count: UserTurnsRuntime([], next(count))
+        engine.parser = SomeCalls()
+        runs.append(engine.run(arenas, Sampling(do_sample=False)))
+    (want, want_stats), (got, got_stats) = runs
+    assert isinstance(engines[1].generator, InterleavedGenerate)
+    assert [r.ids for r in got] == [r.ids for r in want]
+    assert [r.mask for r in got] == [r.mask for r in want]
+    assert [r.episode.messages for r in got] == [r.episode.messages for r in want]
+    assert got_stats.stop_reasons == want_stats.stop_reasons
+    users = [sum(m["role"] == "user" for m in r.episode.messages) for r in got]
+    assert max(users) == 3  # some episodes played every user turn
+
+
+GREEDY_BACKENDS = ("generate", "interleaved")
+
+
+def test_interleaved_rollouts_through_lora_adapters_give_the_tokens_of_plain_generate(
+    model_dir,
+):
+    """The default backend decodes a LoRA policy (a peft model) as ``generate`` does, and
+    the adapters' weights count."""
+    arenas = [_arena(q) for q in QUESTIONS for _ in range(2)]
+    runs = []
+    for backend, trained in (("generate", True), ("interleaved", True), ("interleaved", False)):
+        engine = _model_engine(model_dir, False, 4096, backend)
+        adapted = with_lora(engine.generator.model, LoraOptions(r=4, alpha=8, dropout=0.0))
+        if trained:  # adapters as training leaves them: not zero (peft starts lora_B at 0)
+            generator = torch.Generator().manual_seed(3)
+            with torch.no_grad():
+                for name, p in adapted.named_parameters():
+                    if "lora_B" in name:
+                        p.add_(torch.randn(p.shape, generator=generator) * 0.5)
+        engine.generator = type(engine.generator)(
+            adapted, engine.generator.pad_id, engine.generator.stop_ids
+        )
+        runs.append([r.ids for r in engine.run(arenas, Sampling(do_sample=False))[0]])
+    assert runs[2] != runs[1]  # adapters left at zero: the base model's tokens
+
+
+def test_a_growing_cache_layer_holds_what_concatenation_holds():
+    from astra_training.growing_cache import MIN_ROOM, growing_layer_type
+
+    growing = growing_layer_type()
+    assert growing is not None
+    gen = torch.Generator().manual_seed(0)
+    keys, values = torch.randn(3, 2, 5, 4, generator=gen), torch.randn(3, 2, 5, 4, generator=gen)
+    layer = growing(keys, values)
+    for width in (1, 7, MIN_ROOM, 1, 30):  # past its first buffer and its second
+        k, v = (
+            torch.randn(3, 2, width, 4, generator=gen),
+            torch.randn(3, 2, width, 4, generator=gen),
+        )
+        got = layer.update(k, v)
+        keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+        assert torch.equal(got[0], keys) and torch.equal(got[1], values)
+        assert layer.get_seq_length() == keys.shape[2]
+    rows, cols = torch.tensor([0, 2]), torch.tensor([1, 4, 9, 299])
+    layer.keep(rows, cols)
+    assert torch.equal(layer.keys, keys[rows][:, :, cols])
+    assert torch.equal(layer.values, values[rows][:, :, cols])
+    k = torch.randn(2, 2, 1, 4, generator=gen)
+    assert torch.equal(layer.update(k, k)[0], torch.cat([keys[rows][:, :, cols], k], dim=2))

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import torch
 
+from astra_training.episode_draws import EpisodeDraws
 from astra_training.forward_pass import ForwardArgs, returned_cache
 from astra_training.generation import (
     PaddedGenerate,
@@ -32,6 +33,7 @@ from astra_training.generation import (
     padded_positions,
     plain_cache_layers,
 )
+from astra_training.growing_cache import grow_in_place
 
 # on_turn(row, new_ids) -> (ids that follow the turn, next turn's budget), or None when the
 # episode is over
@@ -44,6 +46,7 @@ class _Row:
     pending: list[int]  # fed in the next pass
     budget: int
     new: list[int] = attrs.Factory(list)
+    drawn: int = 0  # tokens sampled so far: the episode's next draw
 
 
 class InterleavedGenerate:
@@ -97,12 +100,16 @@ class InterleavedGenerate:
         ]
         if any(not r.pending for r in rows):
             raise ValueError("interleaved generation needs a non-empty prompt for every row")
+        draws = EpisodeDraws() if sampling.do_sample else None
         with eval_mode(self.model):
             logits, cache, seen, positions = self._first_pass(rows, device)
+            # later passes write into the cache in place instead of copying it every pass
+            layers = grow_in_place(cache, self._layers(cache))
             while True:
-                tokens = sample(logits, sampling).tolist()
+                tokens = sample(logits, sampling, draws, rows).tolist()
                 keep = []
                 for j, (row, token) in enumerate(zip(rows, tokens, strict=True)):
+                    row.drawn += 1
                     row.new.append(int(token))
                     row.pending = [int(token)]
                     if token not in self.stop_ids and len(row.new) < row.budget:
@@ -118,7 +125,7 @@ class InterleavedGenerate:
                     return
                 if len(keep) < len(rows):
                     rows = [rows[j] for j in keep]
-                    seen, positions = self._drop(cache, seen, positions, keep)
+                    seen, positions = self._drop(layers, seen, positions, keep)
                 ids, chunk = self._chunk([r.pending for r in rows], device)
                 seen = torch.cat([seen, chunk], dim=1)
                 out = self._forward(ids, seen, positions[:, None] + padded_positions(chunk), cache)
@@ -166,11 +173,15 @@ class InterleavedGenerate:
         self, pending: Sequence[Sequence[int]], device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A pass's ids, each row's pending tokens left-padded to the widest, and their mask."""
+        if all(len(p) == 1 for p in pending):  # most passes: one sampled token a row
+            ids = torch.tensor([[p[0]] for p in pending], dtype=torch.long, device=device)
+            return ids, torch.ones_like(ids)
         ids, mask = left_padded(pending, self.pad_id)
         return ids.to(device), mask.to(device)
 
+    @staticmethod
     def _drop(
-        self, cache: Any, seen: torch.Tensor, positions: torch.Tensor, keep: list[int]
+        layers: list[Any], seen: torch.Tensor, positions: torch.Tensor, keep: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keeps the ``keep`` rows of the cache (in place) without the columns none of them
         attends to; returns their mask and positions."""
@@ -180,18 +191,25 @@ class InterleavedGenerate:
         cols = None if bool(used.all()) else used.nonzero().squeeze(-1)
         if cols is not None:
             seen = seen[:, cols]
-        for layer in self._layers(cache):
+        for layer in layers:
+            if hasattr(layer, "keep"):  # a GrowingLayer
+                layer.keep(rows, cols)
+                continue
             layer.keys, layer.values = layer.keys[rows], layer.values[rows]
             if cols is not None:
                 layer.keys, layer.values = layer.keys[:, :, cols], layer.values[:, :, cols]
         return seen, positions
 
 
-def sample(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """One token per row: greedy, or drawn from ``sampling_scores``."""
-    if not sampling.do_sample:
+def sample(
+    logits: torch.Tensor, sampling: Sampling, draws: EpisodeDraws | None, rows: Sequence[_Row]
+) -> torch.Tensor:
+    """One token per row: greedy, or drawn from ``sampling_scores`` with each episode's own
+    next draw (so an episode samples the same whatever it is decoded with)."""
+    if not sampling.do_sample or draws is None:
         return logits.argmax(-1)
-    return torch.multinomial(sampling_scores(logits, sampling).softmax(-1), 1).squeeze(-1)
+    scores = sampling_scores(logits, sampling)
+    return draws.tokens(scores, [r.index for r in rows], [r.drawn for r in rows])
 
 
 def sampling_scores(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:

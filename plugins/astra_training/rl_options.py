@@ -24,11 +24,13 @@ class RolloutOptions:
     system_prompt: str | None = option("system message before the question (None: none)", None)
     generation_backend: Literal["generate", "interleaved", "continuous-batching", "server"] = (
         option(
-            "padded model.generate turn by turn; 'interleaved': one decode loop in which each "
-            "episode's next turn starts as soon as its own tool calls return (fastest on CPU); "
-            "transformers' continuous batching (GPU); or a vLLM or SGLang server ('server', "
-            "the table rollout.server)",
-            "generate",
+            "'interleaved': one decode loop over one key/value cache of every live episode, "
+            "in which each episode's next turn starts as soon as its own tool calls return "
+            "(its cache extended with their output, never re-encoded), each episode sampling "
+            "from its own seeded draws; 'generate': padded model.generate turn by turn; "
+            "'continuous-batching': transformers' (GPU); 'server': a vLLM or SGLang server "
+            "(the table rollout.server)",
+            "interleaved",
         )
     )
     server: ServerOptions = attrs.field(
@@ -37,7 +39,8 @@ class RolloutOptions:
     )
     reuse_kv_cache: bool = option(
         "keep each live episode's key/value cache between turns so a turn prefills only the "
-        "tokens added since the last (backend 'generate'; holds one batch's cache in memory)",
+        "tokens added since the last (backend 'generate'; holds one batch's cache in memory; "
+        "'interleaved' always does)",
         False,
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("model dtype", "auto")

@@ -67,13 +67,17 @@ def make_engine(
     (``astra_arena_runtime``)."""
     chat = ChatTokens(tokenizer)
     generator: Any
-    if opts.reuse_kv_cache and opts.generation_backend != "generate":
-        raise ConfigError("rollout.reuse_kv_cache needs generation_backend = 'generate'")
+    if opts.reuse_kv_cache and opts.generation_backend not in ("generate", "interleaved"):
+        raise ConfigError(
+            f"rollout.reuse_kv_cache applies to generation_backend = 'generate' (the "
+            f"'interleaved' default keeps each episode's cache anyway), not "
+            f"{opts.generation_backend!r}"
+        )
     if opts.generation_backend == "server":
         if not opts.server.url:
             raise ConfigError("generation_backend = 'server' needs rollout.server.url")
         generator = ServerGenerate(opts.server, stop_ids=chat.stop_ids)
-    elif opts.reuse_kv_cache:
+    elif opts.reuse_kv_cache and opts.generation_backend == "generate":
         generator = CachedPaddedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)
     elif opts.generation_backend == "interleaved":
         generator = InterleavedGenerate(model, int(tokenizer.pad_token_id), chat.stop_ids)

@@ -116,11 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         for s in report.stages:
-            dropped = sum(s.dropped.values())
-            print(
-                f"{s.stage}: {s.status}, {s.total} records ({s.written} new, {dropped} dropped) "
-                f"in {s.duration_s:.1f}s -> {s.out_dir}"
-            )
+            print(f"{s.stage}: {s.status}, {report.made(s)} in {s.duration_s:.1f}s -> {s.out_dir}")
         print(f"report: {Path(args.out) / 'report.md'}")
     return 0
 

@@ -65,6 +65,13 @@ class RunReport:
         write_json_atomic(out / "report.json", self.to_dict())
         (out / "report.md").write_text(self.to_markdown(), encoding="utf-8")
 
+    def made(self, s: StageSummary) -> str:
+        """What stage ``s`` made, in words: its records (new, dropped), or what a trainer or an
+        evaluator says in its metrics (steps, the model it saved, the arenas it evaluated)."""
+        if _writes_records(s.stage):
+            return f"{s.total} records ({s.written} new, {sum(s.dropped.values())} dropped)"
+        return _made(s, Path(self.out_dir))
+
     def to_markdown(self) -> str:
         lines = [
             f"# ASTRA run `{self.name}`",

@@ -100,3 +100,25 @@ def test_the_report_of_a_small_run_says_what_each_stage_made_and_draws_the_curve
     assert coloured.sum() > 500, "no curve was drawn"
     columns = coloured.any(axis=0).nonzero()[0]
     assert columns.max() - columns.min() > 300  # the curve runs across the plot, step 1 to 4
+
+
+def test_what_each_stage_made_in_words(tmp_path) -> None:
+    """``astra run`` prints, and report.md tabulates, a trainer's steps and model rather than
+    the zero records it never writes."""
+    from astra_core.report import RunReport, StageSummary
+
+    synth = StageSummary(
+        "synth-arenas", "complete", str(tmp_path / "synth-arenas"), 5, 0, 5, {"bad": 2}
+    )
+    sft = StageSummary(
+        "train-sft",
+        "complete",
+        str(tmp_path / "train-sft"),
+        metrics={"steps": 40, "model": str(tmp_path / "train-sft" / "model")},
+    )
+    report = RunReport("r", None, 0, str(tmp_path), (synth, sft))
+    assert report.made(synth) == "5 records (5 new, 2 dropped)"
+    assert report.made(sft) == "40 steps, model `train-sft/model`"
+    assert "| train-sft | complete | 40 steps, model `train-sft/model` | - | - |" in (
+        report.to_markdown()
+    )

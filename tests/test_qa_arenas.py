@@ -334,3 +334,66 @@ def test_an_answer_cut_at_the_token_limit_is_named_to_the_llm_and_in_the_drop():
     assert caught.value.reason == "decompose-malformed"
     assert "cut off at the token limit" in caught.value.detail
     assert "cut off at the token limit" in retry
+
+
+@pytest.mark.slow
+def test_train_sft_train_rl_and_eval_take_the_example_arenas_unchanged(tmp_path):
+    """The example's arenas go through the training stages as any arena does: SFT replays the
+    training arenas' LLM-written tools for demonstrations, RL plays them, eval scores the held-out
+    ones, every tool loading in bubblewrap."""
+    from astra_core.config import parse_config
+
+    out = tmp_path / "out"
+    (synth,) = run(ROOT / "examples" / "arenas-from-questions.toml", out, quiet=True).stages
+    assert synth.status == "complete"
+    arenas = {a.id: a for a in RecordStore(out / "synth-arenas", Arena).iter_records()}
+    rollout = {"max_new_tokens": 16, "max_turns": 2, "max_length": 4096}
+    tiny = {"vocab_size": 600, "hidden_size": 32, "num_layers": 1, "intermediate_size": 64}
+    data = {
+        "run": {"seed": 0},
+        "train-sft": {
+            "trainer": {
+                "name": "sft",
+                "model": "tiny",
+                "tiny": tiny,
+                "trajectories": "",
+                "arena_demos": "synth-arenas",
+                "max_length": 4096,
+                "batch_size": 4,
+                "max_steps": 2,
+            }
+        },
+        "train-rl": {
+            "trainer": {
+                "name": "rl",
+                "model": "train-sft",
+                "steps": 2,
+                "groups_per_step": 2,
+                "group_size": 2,
+                "max_fill_rounds": 1,
+                "checkpoint_every": 0,
+                "rollout": rollout,
+            }
+        },
+        "eval": {
+            "evaluator": {
+                "name": "arena-eval",
+                "models": ["train-rl"],
+                "batch_size": 16,
+                "rollout": rollout,
+            }
+        },
+    }
+    report = run(parse_config(data), out, quiet=True)
+    by_stage = {s.stage: s for s in report.stages}
+    assert all(by_stage[n].status == "complete" for n in ("train-sft", "train-rl", "eval"))
+    sft = by_stage["train-sft"].metrics
+    training = [a for a in arenas.values() if not a.held_out]
+    assert sft["data_arena_demonstrations"] == len(training)  # every one replayed its gold calls
+    steps = (out / "train-rl" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(s)["step"] for s in steps] == [1, 2]
+    (episodes,) = (out / "eval").glob("episodes-*.jsonl")
+    evaluated = [json.loads(line) for line in episodes.read_text(encoding="utf-8").splitlines()]
+    assert sorted(e["arena_id"] for e in evaluated) == sorted(
+        i for i, a in arenas.items() if a.held_out
+    )

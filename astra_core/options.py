@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 import attrs
 
 from astra_core.errors import ConfigError
+from astra_core.records import content_id
 
 __all__ = [
     "ComponentSpec",
@@ -27,6 +28,7 @@ __all__ = [
     "greater_than",
     "option",
     "option_names",
+    "options_fingerprint",
     "options_to_dict",
     "structure_options",
     "within",
@@ -236,6 +238,21 @@ def structure_options(
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:  # an attrs validator refused a value
         raise ConfigError(str(exc), path=file, key=key or None) from exc
+
+
+def options_fingerprint(name: str, options: Any, leave_out: frozenset[str]) -> str:
+    """A content id of ``name`` and ``options`` without the ``leave_out`` keys at any depth
+    (operational options: workers, endpoints, timeouts), so that what a component makes keeps
+    its id when only how it runs changes."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in leave_out}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return content_id(name, strip(options_to_dict(options)))
 
 
 def options_to_dict(options: Any) -> dict[str, Any]:

@@ -207,6 +207,30 @@ class ComponentBuilder:
         """A random generator seeded from the run seed and ``salt``: reproducible per use."""
         return random.Random(f"{self.seed}:{salt}")
 
+    def build_step(self, kind: str, slot: str, owner_options: Any) -> Any:
+        """The ``kind`` component (a ``trajectory_step``, an ``arena_step``) that the owner's
+        option ``slot`` names, built with the owner's options of the same names as the step's
+        (so a config sets them once, on the owner); an error unless it fills ``slot``."""
+        name = getattr(owner_options, slot)
+        try:
+            info = self.registry.get(kind, name)
+        except UnknownComponentError:
+            known = ", ".join(self.registry.names(kind))
+            raise ConfigError(
+                f"{slot}: unknown choice {name!r}; available {kind} components: {known}"
+            ) from None
+        shared: dict[str, Any] = {}
+        if info.options is not None:
+            shared = {
+                f.name: getattr(owner_options, f.name)
+                for f in attrs.fields(info.options)
+                if hasattr(owner_options, f.name)
+            }
+        step = self.build(kind, ComponentSpec(name, shared), key=slot)
+        if step.step != slot:
+            raise ConfigError(f"{slot}: {name!r} fills the {step.step} slot, not {slot}")
+        return step
+
     def build(self, kind: str, spec: ComponentSpec | str, *, key: str | None = None) -> Any:
         if isinstance(spec, str):
             spec = ComponentSpec(spec)

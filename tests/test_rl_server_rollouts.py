@@ -38,8 +38,7 @@ from astra_training.sampler_correction import (
     truncated_importance_weights,
 )
 from astra_training.server_rollout import RolloutServerError, ServerOptions
-from astra_training.sft_options import TinyModelOptions
-from astra_training.tiny_model import build_tiny_model
+from test_rl_training import make_rl_run
 
 from astra_core import hookimpl
 from astra_core.config import parse_config
@@ -234,39 +233,8 @@ class ModelServer:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """Arenas from the offline world and an untrained tiny model saved as train-sft's output."""
-    out = tmp_path_factory.mktemp("rl-server-run")
-    config = parse_config(
-        {
-            "run": {"seed": 3},
-            "synth-arenas": {
-                "generator": {
-                    "name": "offline-world",
-                    "count": 12,
-                    "sandbox": SANDBOX,
-                    "distractors_per_band": 1,
-                }
-            },
-        }
-    )
-    config, plugins = prepare(config)
-    run_stage("synth-arenas", config, plugins, out, quiet=True)
-    arenas = list(RecordStore(out / "synth-arenas", Arena).iter_records())
-    texts = [a.question + " " + json.dumps(a.tools) for a in arenas] * 3
-    build_tiny_model(
-        texts,
-        out / "train-sft" / "model",
-        TinyModelOptions(
-            vocab_size=600,
-            hidden_size=64,
-            num_layers=2,
-            num_heads=2,
-            num_kv_heads=1,
-            intermediate_size=128,
-        ),
-        seed=0,
-    )
-    return out
+    """12 arenas from the offline world and an untrained tiny model saved as train-sft's output."""
+    return make_rl_run(tmp_path_factory.mktemp("rl-server-run"), count=12)
 
 
 def perturbed_copy(src: Path, dst: Path, scale: float) -> Path:

@@ -51,15 +51,16 @@ def run_dir(tmp_path_factory) -> Path:
     return make_rl_run(tmp_path_factory.mktemp("rl-run"))
 
 
-def make_rl_run(out: Path) -> Path:
-    """Arenas from the offline world and an untrained tiny model saved as train-sft's output."""
+def make_rl_run(out: Path, count: int = 24) -> Path:
+    """``count`` arenas from the offline world and an untrained tiny model saved as train-sft's
+    output."""
     config = parse_config(
         {
             "run": {"seed": 3},
             "synth-arenas": {
                 "generator": {
                     "name": "offline-world",
-                    "count": 24,
+                    "count": count,
                     "sandbox": SANDBOX,
                     "distractors_per_band": 1,
                 }

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -44,8 +43,9 @@ from astra_core.arena_synthesis import (
 )
 from astra_core.arena_verification import GoldCheck, arena_checks, run_checks
 from astra_core.distractor_bands import BANDS, DistractorSampler, PoolTool
-from astra_core.errors import ConfigError, StepRejected, UnknownComponentError
-from astra_core.options import ComponentSpec, options_to_dict
+from astra_core.errors import StepRejected
+from astra_core.options import options_fingerprint, options_to_dict
+from astra_core.ordered_map import ordered_map
 from astra_core.records import Arena, SubQuestion, content_id
 from astra_core.sandbox_policy import LLM_WRITTEN, TOOL_CODE_ORIGIN, require_isolation
 from astra_core.tool_similarity import make_embedder, tool_doc
@@ -91,59 +91,10 @@ class Rejected:
     detail: str
 
 
-def build_step(builder: ComponentBuilder, slot: str, options: QALLMOptions) -> Any:
-    """The ``arena_step`` the option ``slot`` names, built with the generator's options of the
-    same names as the step's options (so a config sets them once, on the generator)."""
-    name = getattr(options, slot)
-    try:
-        info = builder.registry.get(STEP_KIND, name)
-    except UnknownComponentError:
-        known = ", ".join(builder.registry.names(STEP_KIND))
-        raise ConfigError(
-            f"{slot}: unknown choice {name!r}; available {STEP_KIND} components: {known}"
-        ) from None
-    shared: dict[str, Any] = {}
-    if info.options is not None:
-        shared = {
-            f.name: getattr(options, f.name)
-            for f in attrs.fields(info.options)
-            if hasattr(options, f.name)
-        }
-    step = builder.build(STEP_KIND, ComponentSpec(name, shared), key=slot)
-    if step.step != slot:
-        raise ConfigError(f"{slot}: {name!r} fills the {step.step} slot, not {slot}")
-    return step
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
-    """``(item, fn(item))`` in the items' order, at most ``workers`` running at once."""
-    if workers <= 1:
-        for item in items:
-            yield item, fn(item)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=NAME) as pool:
-        pending: deque[tuple[T, Any]] = deque()
-        for item in items:
-            pending.append((item, pool.submit(fn, item)))
-            if len(pending) >= 2 * workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-
-def fingerprint(options: QALLMOptions) -> str:
-    """What an arena's id depends on besides its item."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in OPERATIONAL_OPTIONS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return content_id(NAME, strip(options_to_dict(options)))
+def _overlapped(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
+    """``ordered_map`` with two items a worker submitted ahead, so a slow item at the head
+    does not leave the other workers idle."""
+    return ordered_map(fn, items, workers, window=2 * workers, name=NAME)
 
 
 class CountingSandbox:
@@ -181,9 +132,11 @@ class QALLMGenerator:
             self.counts,
             self._lock,
         )
-        self.steps = {slot: build_step(builder, slot, options) for slot in ARENA_STEP_SLOTS}
+        self.steps = {
+            slot: builder.build_step(STEP_KIND, slot, options) for slot in ARENA_STEP_SLOTS
+        }
         self.usage = LLMUsage()
-        self.fingerprint = fingerprint(options)
+        self.fingerprint = options_fingerprint(NAME, options, OPERATIONAL_OPTIONS)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -236,7 +189,7 @@ class QALLMGenerator:
 
             # one instance's tools are independent of each other: written at once (within
             # ``workers``), so a 4-hop question waits for its slowest tool, not for all four
-            for sid, env in ordered_map(write, needed, min(self.options.workers, len(needed))):
+            for sid, env in _overlapped(write, needed, min(self.options.workers, len(needed))):
                 tools[sid] = env
                 self._count("tool_versions", env.attempts)
                 self._count("tools_accepted")
@@ -382,7 +335,7 @@ class QALLMGenerator:
         self._count("items", len(todo))
         scored: list[tuple[str, QAInstance]] = []
         jobs = ctx.progress(todo, total=len(todo), desc=f"{NAME} decompose", unit="item")
-        for (_, arena_id), out in ordered_map(lambda job: self.prepare(job[0]), jobs, o.workers):
+        for (_, arena_id), out in _overlapped(lambda job: self.prepare(job[0]), jobs, o.workers):
             if isinstance(out, Rejected):
                 ctx.drop(out.reason, arena_id, out.detail)
             else:
@@ -411,7 +364,7 @@ class QALLMGenerator:
         self._count("instances_scored", len(scored))
         built: list[tuple[str, QAInstance, dict[str, ToolEnvironment]]] = []
         jobs2 = ctx.progress(kept, total=len(kept), desc=f"{NAME} tools", unit="instance")
-        for (arena_id, instance), out in ordered_map(
+        for (arena_id, instance), out in _overlapped(
             lambda job: self.tools(job[1]), jobs2, o.workers
         ):
             if isinstance(out, Rejected):
@@ -420,7 +373,7 @@ class QALLMGenerator:
                 built.append((arena_id, instance, out))
         sampler, pool = self.distractor_pool(built)
         # the replays are sandbox runs, independent per arena: overlapped like the LLM calls
-        for (arena_id, _, _), arena in ordered_map(
+        for (arena_id, _, _), arena in _overlapped(
             lambda job: self.assemble(*job, sampler, pool, ctx.seed), built, o.workers
         ):
             if isinstance(arena, Rejected):

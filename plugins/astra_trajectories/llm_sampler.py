@@ -21,13 +21,12 @@ that needed them; the run goes on. Chains, tasks and rollouts of a server are wo
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from astra_core.options import options_to_dict
+from astra_core.options import options_fingerprint
+from astra_core.ordered_map import ordered_map
 from astra_core.records import Task, ToolChain, ToolGraph, ToolServer, Trajectory, content_id
 from astra_trajectories.chain_proposals import ChainProposer, proposal_edges, union_edges
 from astra_trajectories.chain_sampling import WalkChainSampler
@@ -70,36 +69,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
-    """``(item, fn(item))`` in the items' order, at most ``workers`` running at once; a
-    consumer that stops early leaves at most ``workers`` calls to finish."""
-    if workers <= 1:
-        for item in items:
-            yield item, fn(item)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=SAMPLER) as pool:
-        pending: deque[tuple[T, Any]] = deque()
-        for item in items:
-            pending.append((item, pool.submit(fn, item)))
-            if len(pending) >= workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-
-def fingerprint(options: LLMPipelineOptions) -> str:
-    """What a trajectory's id depends on besides its task: the options that shape the output."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in OPERATIONAL_OPTIONS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return content_id(SAMPLER, strip(options_to_dict(options)))
+def _ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
+    return ordered_map(fn, items, workers, name=SAMPLER)
 
 
 def _guard(record_id: str, step: Callable[[], R]) -> R | Rejected:
@@ -169,7 +140,7 @@ class LLMPipelineSampler:
         )
         # a trajectory's id depends on its task and on these options (models included): a
         # resumed run with the same config recognises the work it already did
-        self.fingerprint = fingerprint(options)
+        self.fingerprint = options_fingerprint(SAMPLER, options, OPERATIONAL_OPTIONS)
 
     # -- steps 1-2 -------------------------------------------------------------------------------
 
@@ -201,7 +172,7 @@ class LLMPipelineSampler:
         self, server: ToolServer, chains: list[ToolChain], ctx: StageContext
     ) -> list[ChainVerdict]:
         todo = [c for c in chains if ctx.in_shard(c.id) and not ctx.seen(c.id)]
-        outcomes = ordered_map(
+        outcomes = _ordered(
             lambda c: _guard(c.id, lambda: self.verifier.verify(server, c)),
             todo,
             self.options.workers,
@@ -224,7 +195,7 @@ class LLMPipelineSampler:
                 if ctx.in_shard(key):
                     jobs.append((key, partial(self.writer.for_server, server, n)))
         tasks: list[Any] = []
-        for _, outcome in ordered_map(lambda job: _guard(job[0], job[1]), jobs, o.workers):
+        for _, outcome in _ordered(lambda job: _guard(job[0], job[1]), jobs, o.workers):
             tasks += [outcome] if isinstance(outcome, Rejected) else outcome
         unique: dict[str, Any] = {}
         for item in self._drop_rejected(ctx, tasks):
@@ -232,7 +203,7 @@ class LLMPipelineSampler:
         return [t for t in unique.values() if not ctx.seen(t.id)]
 
     def scored(self, server: ToolServer, tasks: list[Task], ctx: StageContext) -> list[Task]:
-        outcomes = ordered_map(
+        outcomes = _ordered(
             lambda t: _guard(t.id, lambda: self.scorer.score(server, t)),
             [t for t in tasks if not ctx.seen(t.id)],
             self.options.workers,
@@ -247,7 +218,7 @@ class LLMPipelineSampler:
         if not self.options.augmentations:
             return kept
         rewrites: dict[str, list[Task]] = {}
-        outcomes = ordered_map(
+        outcomes = _ordered(
             lambda t: self.augmenter.augment(t, ctx.rng(f"{SAMPLER}:persona:{t.id}")),
             kept,
             self.options.workers,
@@ -351,7 +322,7 @@ class LLMPipelineSampler:
         tasks = [
             t for t in self.tasks(server, verdicts, ctx) if not ctx.seen(self.trajectory_id(t))
         ]
-        rollouts = ordered_map(lambda t: self.trajectory(server, t), tasks, self.options.workers)
+        rollouts = _ordered(lambda t: self.trajectory(server, t), tasks, self.options.workers)
         for _, trajectory in ctx.progress(
             rollouts, total=len(tasks), desc=server.title, unit="rollout"
         ):

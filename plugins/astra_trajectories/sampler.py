@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from astra_core.errors import ConfigError, StepRejected, UnknownComponentError
-from astra_core.options import ComponentSpec, options_to_dict
+from astra_core.errors import StepRejected
+from astra_core.options import options_to_dict
 from astra_core.records import ToolChain, ToolGraph, Trajectory, content_id
 from astra_trajectories.options import OfflineChainWalkOptions
 from astra_trajectories.random_walks import sample_walks
@@ -33,37 +31,13 @@ RULE_JUDGE = "offline-rules"
 JUDGE_NOTE = "rule-based offline checks, not the paper's LLM judge"
 
 
-def build_step(builder: ComponentBuilder, slot: str, options: OfflineChainWalkOptions) -> Any:
-    """The ``trajectory_step`` the option ``slot`` names, built with the sampler's options of
-    the same names as the step's options (so a config sets them once, on the sampler)."""
-    name = getattr(options, slot)
-    try:
-        info = builder.registry.get(STEP_KIND, name)
-    except UnknownComponentError:
-        known = ", ".join(builder.registry.names(STEP_KIND))
-        raise ConfigError(
-            f"{slot}: unknown choice {name!r}; available {STEP_KIND} components: {known}"
-        ) from None
-    shared: dict[str, Any] = {}
-    if info.options is not None:
-        shared = {
-            f.name: getattr(options, f.name)
-            for f in attrs.fields(info.options)
-            if hasattr(options, f.name)
-        }
-    step = builder.build(STEP_KIND, ComponentSpec(name, shared), key=slot)
-    if step.step != slot:
-        raise ConfigError(f"{slot}: {name!r} fills the {step.step} slot, not {slot}")
-    return step
-
-
 class OfflineChainWalkSampler:
     def __init__(self, options: OfflineChainWalkOptions, builder: ComponentBuilder) -> None:
         self.options = options
-        self.verifier = build_step(builder, "chain_verifier", options)
-        self.task_generator = build_step(builder, "task_generator", options)
-        self.agent = build_step(builder, "agent", options)
-        self.judge = build_step(builder, "judge", options)
+        self.verifier = builder.build_step(STEP_KIND, "chain_verifier", options)
+        self.task_generator = builder.build_step(STEP_KIND, "task_generator", options)
+        self.agent = builder.build_step(STEP_KIND, "agent", options)
+        self.judge = builder.build_step(STEP_KIND, "judge", options)
         # a trajectory's id depends on its task and on these options: a resumed run with the
         # same config recognises the work it already did before doing it again
         self.fingerprint = content_id(SAMPLER, options_to_dict(options))

@@ -13,6 +13,7 @@ from astra_mcp.endpoint import EndpointError, HttpLaunch, StdioLaunch
 from astra_mcp.options import McpSourceOptions
 
 SDK_FIX = "pip install 'astra-agents[mcp]'"
+ENV_FIX = "export the variable before the run (its value stays out of the config)"
 
 
 def sdk_problems(options: Any, base_dir: Path) -> list[Problem]:
@@ -24,23 +25,20 @@ def source_problems(options: McpSourceOptions, base_dir: Path) -> list[Problem]:
     """The SDK, and every server whose program or environment is missing."""
     problems = sdk_problems(options, base_dir)
     for index, server in enumerate(options.server_configs()):
+        where = f"MCP server {server.name!r} (servers[{index}])"
         if server.url is not None:
             http = HttpLaunch(server.url, server.transport, tuple(sorted(server.headers.items())))
             try:
                 http.connection()
             except EndpointError as exc:
-                fix = "export the variable before the run (its value stays out of the config)"
-                where = f"MCP server {server.name!r} (servers[{index}])"
-                problems.append(Problem(f"cannot reach {where}: {exc}", fix))
+                problems.append(Problem(f"cannot reach {where}: {exc}", ENV_FIX))
             continue
         cwd = None if server.cwd is None else str((base_dir / server.cwd).resolve())
         launch = StdioLaunch(tuple(server.command), tuple(sorted(server.env.items())), cwd)
-        where = f"MCP server {server.name!r} (servers[{index}])"
         try:
             launch.expanded_env()
         except EndpointError as exc:
-            fix = "export the variable before the run (its value stays out of the config)"
-            problems.append(Problem(f"cannot start {where}: {exc}", fix))
+            problems.append(Problem(f"cannot start {where}: {exc}", ENV_FIX))
             continue
         try:
             launch.program()

@@ -339,7 +339,7 @@ class RLTrainer:
                     step + 1, model, tokenizer, {"filler": filler.state_dict(encode=_encode)}
                 )
         accelerator.wait_for_everyone()
-        gathered = full_state_dict(accelerator, model) if sharded else None  # every process
+        gathered = full_state_dict(accelerator, model)  # every process: a collective when sharded
         final = merged(policy)  # the adapters folded in (on every process, alike)
         if accelerator.is_main_process:
             save_model(final, tokenizer, ctx.out_dir / "model", state_dict=gathered)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 
@@ -85,6 +86,18 @@ def test_normal_code_runs_and_prints(request, which):
         str(LIMITS["cpu_s"]),
         "64",
     ]
+
+
+@pytest.mark.parametrize("backend", [pytest.param("bubblewrap", marks=needs_bwrap), "subprocess"])
+def test_an_interpreter_named_by_a_relative_path_runs(builder, backend, tmp_path, monkeypatch):
+    """``python = "bin/python"`` is found from where ASTRA runs, not from the directory the
+    sandbox starts the code in (bubblewrap's /tmp, the subprocess backend's scratch folder)."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.chdir(tmp_path)
+    sandbox = builder.build("sandbox", _spec(backend, python="bin/python"))
+    result = sandbox.run("print(6 * 7)\n")
+    assert result.ok and result.stdout == "42\n", result.stderr
 
 
 @needs_bwrap

@@ -54,7 +54,13 @@ INSIDE = "/sandbox"
 
 
 def python_executable(options: SandboxOptions) -> str:
-    return options.python or sys.executable
+    """The interpreter as an absolute path: the sandbox runs it from another directory
+    (bubblewrap's /tmp, the subprocess backend's scratch directory), where ``.venv/bin/python``
+    would not be found. A bare name is looked up on PATH, a relative path from here."""
+    python = options.python or sys.executable
+    if os.sep not in python:
+        return shutil.which(python) or python
+    return os.path.abspath(python)
 
 
 _probed: dict[str, str | None] = {}

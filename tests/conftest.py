@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,18 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def small_quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Any, Path]:
+    """The quickstart cut down (``test_quickstart.shrunk``, four RL steps for a curve), run once
+    for every test that reads what a whole run leaves: its config, report and directory."""
+    from test_quickstart import QUICKSTART, shrunk
+
+    from astra_core.config import parse_config
+    from astra_core.pipeline import run
+
+    data = shrunk()
+    data["train-rl"]["trainer"].update(steps=4)
+    out = tmp_path_factory.mktemp("small-quickstart")
+    return data, run(parse_config(data, path=str(QUICKSTART)), out, quiet=True), out

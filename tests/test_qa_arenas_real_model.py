@@ -45,7 +45,7 @@ SEED_QUESTIONS = [
     Path("/work/shared/data/astra-knowledge/en/questions.jsonl"),
 ]
 EXAMPLE_QUESTIONS = ROOT / "examples" / "qa_arenas" / "questions.jsonl"
-QUESTIONS = 3
+QUESTIONS = 2
 MAX_TOKENS = 96  # a 135M model rambles: every answer is cut here, whatever the server's default
 STAGE_TIMEOUT_S = 900  # the whole stage, server calls and sandbox runs included
 # the steps in pipeline order, with the reason prefixes their drops carry

@@ -18,8 +18,6 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from astra_core._splits import is_holdout
-from astra_core.config import parse_config
-from astra_core.pipeline import run
 from astra_core.records import Arena
 from astra_core.store import RecordStore
 
@@ -55,9 +53,8 @@ def shrunk() -> dict:
 
 
 @pytest.mark.slow
-def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
-    config = parse_config(shrunk(), path=str(QUICKSTART))
-    report = run(config, tmp_path, quiet=True)
+def test_quickstart_runs_every_stage_and_reports_three_models(small_quickstart):
+    data, report, tmp_path = small_quickstart
     assert [s.stage for s in report.stages] == [
         "synth-trajectories",
         "synth-arenas",
@@ -76,7 +73,7 @@ def test_quickstart_runs_every_stage_and_reports_three_models(tmp_path):
     assert all(a.held_out == is_holdout(a.id, 0.2) for a in arenas)  # split by synth-arenas
     training = [a for a in arenas if not a.held_out]
     assert sft["data_arena_demonstrations"] == len(training) > 0
-    renamings = shrunk()["train-sft"]["trainer"].get("arena_demo_renamings", 0)
+    renamings = data["train-sft"]["trainer"].get("arena_demo_renamings", 0)
     assert sft.get("data_arena_demonstrations_renamed", 0) == renamings * len(training)
     by_question = {a.question: a for a in arenas}
     episodes = (tmp_path / "eval" / "episodes-train-sft.jsonl").read_text().splitlines()

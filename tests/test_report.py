@@ -7,9 +7,7 @@ import json
 import re
 
 import pytest
-from test_quickstart import QUICKSTART, shrunk
 
-from astra_core.config import parse_config
 from astra_core.pipeline import run
 from astra_core.records import Trajectory
 from astra_core.store import RecordStore
@@ -58,11 +56,11 @@ def test_a_resumed_synth_trajectories_reports_the_servers_of_its_dataset(write_c
 
 
 @pytest.mark.slow
-def test_the_report_of_a_small_run_says_what_each_stage_made_and_draws_the_curve(tmp_path):
+def test_the_report_of_a_small_run_says_what_each_stage_made_and_draws_the_curve(
+    small_quickstart,
+):
     image = pytest.importorskip("matplotlib.image")
-    data = shrunk()
-    data["train-rl"]["trainer"].update(steps=4)
-    report = run(parse_config(data, path=str(QUICKSTART)), tmp_path, quiet=True)
+    data, report, tmp_path = small_quickstart
     assert all(s.status == "complete" for s in report.stages), report.to_dict()
     text = (tmp_path / "report.md").read_text()
 

@@ -45,7 +45,7 @@ def run_function(path: Path, call: str, **env: str) -> subprocess.CompletedProce
 def test_the_script_is_valid_bash_and_installs_the_plots_extra():
     assert subprocess.run([BASH, "-n", str(SCRIPT)]).returncode == 0
     text = SCRIPT.read_text()
-    assert "pip install -q -e '.[plots]'" in text
+    assert "pip install -q --no-compile -e '.[plots]'" in text
 
 
 def test_without_bwrap_or_a_package_manager_it_stops_with_the_fix(tmp_path):
@@ -61,26 +61,32 @@ def test_without_bwrap_or_a_package_manager_it_stops_with_the_fix(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the apt-get branch without sudo runs as root")
-def test_as_root_it_installs_bubblewrap_with_apt_get(tmp_path):
+@pytest.mark.parametrize("lists", ["present", "stale"])
+def test_as_root_it_installs_bubblewrap_with_apt_get(tmp_path, lists):
+    """apt-get install first; the package lists are refreshed only when that fails."""
     path = bin_dir(tmp_path, "env")
     log = tmp_path / "apt-get.log"
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         pytest.skip("bwrap is not installed here")
+    updated = tmp_path / "updated"
+    if lists == "present":
+        updated.touch()
     apt = path / "apt-get"
     apt.write_text(
         "#!/bin/sh\n"
         f'echo "$DEBIAN_FRONTEND $*" >> "{log}"\n'
-        f'case "$1" in install) {shutil.which("ln")} -s "{bwrap}" "{path}/bwrap" ;; esac\n'
+        f'case "$1" in update) : > "{updated}" ;; install) [ -e "{updated}" ] || exit 100;\n'
+        f'  {shutil.which("ln")} -s "{bwrap}" "{path}/bwrap" ;; esac\n'
     )
     apt.chmod(0o755)
     result = run_function(path, "ensure_bwrap && command -v bwrap")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(path / "bwrap")
-    assert log.read_text().splitlines() == [
-        "noninteractive update -qq",
-        "noninteractive install -y -qq bubblewrap",
-    ]
+    install = "noninteractive install -y -qq bubblewrap"
+    assert log.read_text().splitlines() == (
+        [install] if lists == "present" else [install, "noninteractive update -qq", install]
+    )
     assert "installing bubblewrap" in result.stderr
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -133,13 +134,19 @@ class SFTTrainer:
         return convs
 
     def tokenize(
-        self, tokenizer: Any, conversations: list[Conversation]
+        self,
+        tokenizer: Any,
+        conversations: list[Conversation],
+        progress: Callable[..., Iterable[Conversation]] | None = None,
     ) -> tuple[list[TokenizedConversation], Counter[str]]:
+        """Token ids and loss weights of ``conversations``, less those dropped (and why);
+        ``progress`` (a stage's ``ctx.progress``) shows a bar over them."""
         o = self.options
         markers = has_generation_markers(tokenizer)
         examples: list[TokenizedConversation] = []
         dropped: Counter[str] = Counter()
-        for conv in conversations:
+        shown = progress or (lambda items, **_: items)
+        for conv in shown(conversations, total=len(conversations), desc="tokenize", unit="conv"):
             tc = tokenize_conversation(
                 tokenizer, conv.messages, conv.tools, where=conv.source, use_markers=markers
             )
@@ -215,7 +222,10 @@ class SFTTrainer:
         if copy_base and not (base / "config.json").exists():  # a resumed run keeps its copy
             save_model(model, tokenizer, base)
         model = with_lora(model, o.lora, stage=ctx.stage)
-        examples, dropped = self.tokenize(tokenizer, conversations)
+        # every process tokenizes everything (each takes its own slice of each step)
+        examples, dropped = self.tokenize(
+            tokenizer, conversations, ctx.progress if accelerator.is_main_process else None
+        )
         rows = make_rows(examples, o.max_length, packing=o.packing)
         if o.packing:
             check_packing_isolation(model)

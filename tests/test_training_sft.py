@@ -462,3 +462,27 @@ tiny = { vocab_size = 512, hidden_size = 64, num_layers = 2, intermediate_size =
     assert stage.status == "complete" and stage.metrics["steps"] == 3
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "train-sft" / "model")
     assert model.config.hidden_size == 64
+
+
+def test_tokenizing_shows_a_bar_over_every_conversation(data: Path, base_model: Path) -> None:
+    """The quickstart tokenizes 15,040 conversations (~30 s): the stage's progress bar says so."""
+    from astra_training.conversations import read_jsonl
+    from astra_training.sft import SFTTrainer
+    from astra_training.sft_options import SFTOptions
+
+    conversations = list(read_jsonl(data))
+    _, tokenizer = load_model_and_tokenizer(str(base_model))
+    bars: list[dict[str, Any]] = []
+    seen: list[Any] = []
+
+    def progress(items: Any, **bar: Any) -> Any:
+        bars.append(bar)
+        for item in items:
+            seen.append(item)
+            yield item
+
+    trainer = SFTTrainer(SFTOptions(max_length=4096), builder=None)  # type: ignore[arg-type]
+    with_bar, _ = trainer.tokenize(tokenizer, conversations, progress)
+    without, _ = trainer.tokenize(tokenizer, conversations)
+    assert bars == [{"total": len(conversations), "desc": "tokenize", "unit": "conv"}]
+    assert seen == conversations and with_bar == without and len(without) == len(conversations)

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "ROW_SUFFIXES",
     "config_paths",
     "read_rows",
+    "replaced_whole",
     "row_format",
     "write_rows",
 ]
@@ -94,6 +96,20 @@ def read_rows(
             yield f"{source} (row {number})", row
 
 
+@contextmanager
+def replaced_whole(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write (and fsync); it replaces
+    ``path`` in one rename when the block ends, and is removed if the block raises, so a
+    reader never sees half a file and a failed write leaves the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     """Write ``rows`` to ``path`` (JSONL, or JSON / Parquet by its suffix), replacing it whole
     only once every row is written; returns how many."""
@@ -101,10 +117,8 @@ def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     suffix = target.suffix.lower()
     if suffix not in ROW_SUFFIXES:
         raise RecordError(f"{target}: write rows to a {', '.join(ROW_SUFFIXES)} file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
     count = 0
-    try:
+    with replaced_whole(target) as tmp:
         if suffix == ".parquet":
             pyarrow = _pyarrow(target)
             kept = list(rows)
@@ -123,9 +137,6 @@ def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
                         count += 1
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return count
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 
 from astra_core.records import JSONDict, Trajectory
+from astra_core.row_files import replaced_whole
 from astra_core.store import read_records
 from astra_sft_data.trajectory_checks import Problem, check_trajectory
 
@@ -92,26 +93,20 @@ def export_rows(
     """Write ``convert(traj)`` for every valid trajectory with status ``ok`` to ``out_path``
     (JSONL, replaced whole at the end); invalid and failed ones are counted, not written."""
     target = Path(out_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
     exported = invalid = failed = 0
     first_problem: str | None = None
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            for traj in trajectories:
-                if traj.status != "ok":
-                    failed += 1
-                    continue
-                problems = check_trajectory(traj)
-                if problems:
-                    invalid += 1
-                    first_problem = first_problem or f"{traj.id}: {problems[0]}"
-                    continue
-                fh.write(json.dumps(convert(traj), ensure_ascii=False) + "\n")
-                exported += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replaced_whole(target) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for traj in trajectories:
+            if traj.status != "ok":
+                failed += 1
+                continue
+            problems = check_trajectory(traj)
+            if problems:
+                invalid += 1
+                first_problem = first_problem or f"{traj.id}: {problems[0]}"
+                continue
+            fh.write(json.dumps(convert(traj), ensure_ascii=False) + "\n")
+            exported += 1
+        fh.flush()
+        os.fsync(fh.fileno())
     return ExportSummary(exported, invalid, failed, first_problem, str(target))

@@ -10,37 +10,22 @@ Needs ``transformers[serving]`` (fastapi, uvicorn, openai, rich); skipped withou
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from astra_llm.errors import LLMRetriesExhausted
 from astra_llm.openai_http import OpenAICompatibleBackend
 from astra_llm.options import BackoffOptions, OpenAICompatibleOptions
 from test_llm_local import QUESTION, TEMPLATE, WEATHER_TOOL, build_tiny_model
+from transformers_serve import serve_available, transformers_serve
 
 from astra_core.protocols import ChatResponse
 
 pytestmark = pytest.mark.slow
-
-
-def serve_available() -> bool:
-    probe = "from transformers.utils.import_utils import is_serve_available as a; print(a())"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    return out.stdout.strip() == "True"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -50,44 +35,9 @@ def served(
     if not serve_available():
         pytest.skip("transformers serve needs transformers[serving] (fastapi, uvicorn, openai)")
     model = build_tiny_model(tmp_path_factory.mktemp("served"), TEMPLATE, memorise=True)
-    port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "transformers.cli.transformers",
-                "serve",
-                str(model),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--device",
-                "cpu",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"},
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"transformers serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"transformers serve did not start: {log.read_text()[-2000:]}")
-    yield f"{base}/v1", model, proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
+    with transformers_serve(model, log, timeout_s=120) as (proc, base):
+        yield f"{base}/v1", model, proc
 
 
 def backend(url: str, model: Path, **options: object) -> OpenAICompatibleBackend:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import astra
+from conftest import astra, free_port
 from test_mcp_support import dropped, need_mcp, stage_context
 
 from astra_core.errors import ConfigError
@@ -116,12 +116,6 @@ if __name__ == "__main__":
 '''
 
 NOTE_TOOLS = {"create_note", "get_note", "whoami", "server_pid", "wait"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class HttpServer:

@@ -156,24 +156,32 @@ def test_every_failure_is_dropped_with_its_step_or_repaired(stage):
     assert attempts["1"] == 2 and attempts["3"] == 2 and attempts["2"] == 1
 
 
-def test_kept_arenas_replay_in_bubblewrap_and_score_one(stage):
-    _, arenas, _, _ = stage
+def assert_replay_at_full_reward(arenas: list[Arena]) -> None:
+    """Every arena's gold calls pass verification in bubblewrap, and replayed through its
+    runtime they score 1.0 with the sub-task F1 verifier."""
     plugins = load_plugins()
     builder = ComponentBuilder(plugins.registry)
     sandbox = builder.build("sandbox", "bubblewrap")
     verifier = builder.build("verifier", "subtask-f1")
-    for arena in arenas:
-        assert all(r.passed for r in verify_arena(arena, sandbox, timeout_s=30)), arena.id
-        runtime = plugins.hook.astra_arena_runtime(arena=arena, sandbox=sandbox)
-        runtime.reset()
-        try:
-            calls = tuple(runtime.step(sq.call) for sq in arena.needed)
-        finally:
-            runtime.close()
-        assert not any(c.error for c in calls), [c.output for c in calls if c.error]
-        reward = verifier.score(arena, Episode(arena_id=arena.id, messages=(), calls=calls))
-        assert reward.value == pytest.approx(1.0), (arena.question, reward)
-    builder.close()
+    try:
+        for arena in arenas:
+            assert all(r.passed for r in verify_arena(arena, sandbox, timeout_s=30)), arena.id
+            runtime = plugins.hook.astra_arena_runtime(arena=arena, sandbox=sandbox)
+            runtime.reset()
+            try:
+                calls = tuple(runtime.step(sq.call) for sq in arena.needed)
+            finally:
+                runtime.close()
+            assert not any(c.error for c in calls), [c.output for c in calls if c.error]
+            reward = verifier.score(arena, Episode(arena_id=arena.id, messages=(), calls=calls))
+            assert reward.value == pytest.approx(1.0), (arena.question, reward)
+    finally:
+        builder.close()
+
+
+def test_kept_arenas_replay_in_bubblewrap_and_score_one(stage):
+    _, arenas, _, _ = stage
+    assert_replay_at_full_reward(arenas)
 
 
 def test_merged_tools_and_distractors(stage):

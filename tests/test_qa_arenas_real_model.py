@@ -17,24 +17,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import astra
+from test_qa_arenas import assert_replay_at_full_reward
+from transformers_serve import serve_available, transformers_serve
 
-from astra_core.arena_verification import verify_arena
-from astra_core.plugins import load_plugins
-from astra_core.records import Arena, Episode
-from astra_core.registry import ComponentBuilder
+from astra_core.records import Arena
 from astra_core.store import RecordStore, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +60,6 @@ def smollm2_dir() -> Path | None:
     return folder if (folder / GGUF).is_file() else None
 
 
-def serve_available() -> bool:
-    probe = "from transformers.utils.import_utils import is_serve_available as a; print(a())"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    return out.stdout.strip() == "True"
-
-
 def plain_model(source: Path, out: Path) -> Path:
     """The GGUF model as a plain transformers directory ``transformers serve`` loads.
 
@@ -93,12 +81,6 @@ def plain_model(source: Path, out: Path) -> Path:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     source = smollm2_dir()
@@ -109,43 +91,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     if not serve_available():
         pytest.skip("transformers serve needs transformers[serving] (fastapi, uvicorn, openai)")
     model = plain_model(source, tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
-    port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-        # one thread: on a shared 2-core machine two spinning threads ran 6x slower than one
-        "OMP_NUM_THREADS": "1",
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "transformers.cli.transformers", "serve", str(model)),
-                *("--host", "127.0.0.1", "--port", str(port), "--device", "cpu"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"transformers serve did not start: {log.read_text()[-2000:]}")
+    # one thread: on a shared 2-core machine two spinning threads ran 6x slower than one
+    with transformers_serve(model, log, timeout_s=180, env={"OMP_NUM_THREADS": "1"}) as (_, base):
         yield f"{base}/v1", model
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def question_file(out: Path) -> Path:
@@ -243,24 +192,7 @@ def test_a_real_small_model_drives_the_whole_generator_to_a_bounded_end(served, 
     assert metrics["llm.total.completion_tokens"] <= calls * MAX_TOKENS
 
     # any arena kept replays: its gold calls score 1.0 through the arena runtime and verifier
-    plugins = load_plugins()
-    builder = ComponentBuilder(plugins.registry)
-    sandbox = builder.build("sandbox", "bubblewrap")
-    verifier = builder.build("verifier", "subtask-f1")
-    try:
-        for arena in arenas:
-            assert all(r.passed for r in verify_arena(arena, sandbox, timeout_s=30)), arena.id
-            runtime = plugins.hook.astra_arena_runtime(arena=arena, sandbox=sandbox)
-            runtime.reset()
-            try:
-                results = tuple(runtime.step(sq.call) for sq in arena.needed)
-            finally:
-                runtime.close()
-            assert not any(c.error for c in results), [c.output for c in results if c.error]
-            reward = verifier.score(arena, Episode(arena_id=arena.id, messages=(), calls=results))
-            assert reward.value == pytest.approx(1.0), (arena.question, reward)
-    finally:
-        builder.close()
+    assert_replay_at_full_reward(arenas)
     print(
         f"SmolLM2-135M: {len(arenas)} arenas kept of {QUESTIONS} in {elapsed:.0f} s; "
         f"dropped {manifest['dropped']}; {metrics['llm.total.calls']} LLM calls"

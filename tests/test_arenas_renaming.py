@@ -137,6 +137,30 @@ def test_demonstrations_add_renamed_replays(arenas, sandbox):
         assert len(questions) == 3
 
 
+class _CountingSandbox:
+    """The sandbox, counting the sessions opened through it (each one starts an interpreter)."""
+
+    def __init__(self, sandbox) -> None:
+        self.sandbox = sandbox
+        self.sessions = 0
+
+    def run(self, *args, **kwargs):
+        return self.sandbox.run(*args, **kwargs)
+
+    def session(self, *args, **kwargs):
+        self.sessions += 1
+        return self.sandbox.session(*args, **kwargs)
+
+
+def test_an_arena_and_its_renamed_copies_replay_in_one_session(arenas, sandbox):
+    """The copies come from the one replay, renamed (and a retry's slip runs in the same
+    session): an arena's demonstrations start one sandboxed interpreter, not one per copy
+    nor a spare one before the replay."""
+    counting = _CountingSandbox(sandbox)
+    demos = arena_demonstrations(arenas[0], counting, renamings=3, retries=1)
+    assert len(demos) == 4 and counting.sessions == 1
+
+
 def _calls_and_outputs(messages) -> list[tuple[dict, str]]:
     """Each call of the conversation with the output that answers it, in order."""
     outputs = {m["tool_call_id"]: m["content"] for m in messages if m["role"] == "tool"}

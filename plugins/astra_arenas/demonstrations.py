@@ -112,7 +112,9 @@ def arena_demonstrations(
     if not 0 <= retries <= renamings:
         raise ValueError(f"retries ({retries}) must be between 0 and renamings ({renamings})")
     out = []
-    with ToolCodeRuntime(arena, sandbox) as runtime:
+    # not ``with``: entering starts a session, and the replay starts its own fresh one
+    runtime = ToolCodeRuntime(arena, sandbox)
+    try:
         demo = arena_demonstration(arena, runtime, system_prompt)
         out.append(demo)
         for k in range(renamings):
@@ -123,4 +125,6 @@ def arena_demonstrations(
                 # a name of neither world fails alike in the arena and its renamed copy
                 copy = with_retry(copy, rng, runtime.step, taken=[*names, *names.values()])
             out.append(copy)
+    finally:
+        runtime.close()
     return out

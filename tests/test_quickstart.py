@@ -36,18 +36,25 @@ def test_quickstart_config_checks():
     assert "synth-trajectories, synth-arenas, train-sft, train-rl, eval" in result.stdout
 
 
+def _here(sandbox: str | dict) -> dict:
+    """The quickstart's sandbox with its options, on the backend this machine has."""
+    return {**(sandbox if isinstance(sandbox, dict) else {}), "name": SANDBOX}
+
+
 def shrunk() -> dict:
     """The quickstart with every size cut down; the structure and the components are its own."""
     data = tomllib.loads(QUICKSTART.read_text())
     data["synth-trajectories"]["limit"] = 20
-    data["synth-arenas"]["generator"].update(count=20, sandbox=SANDBOX)
+    gen = data["synth-arenas"]["generator"]
+    gen.update(count=20, sandbox=_here(gen["sandbox"]))
     sft = data["train-sft"]["trainer"]
-    sft.update(sandbox=SANDBOX, max_steps=3, epochs=1)
+    sft.update(sandbox=_here(sft["sandbox"]), max_steps=3, epochs=1)
     rl = data["train-rl"]["trainer"]
-    rl.update(sandbox=SANDBOX, steps=1, groups_per_step=2, group_size=2, checkpoint_every=0)
+    rl.update(sandbox=_here(rl["sandbox"]), steps=1, groups_per_step=2, group_size=2)
+    rl.update(checkpoint_every=0)
     rl["rollout"].update(max_turns=2, max_new_tokens=16)
     ev = data["eval"]["evaluator"]
-    ev.update(sandbox=SANDBOX, limit=3)
+    ev.update(sandbox=_here(ev["sandbox"]), limit=3)
     ev["rollout"].update(max_turns=2, max_new_tokens=16)
     return data
 

@@ -100,6 +100,22 @@ def test_an_interpreter_named_by_a_relative_path_runs(builder, backend, tmp_path
     assert result.ok and result.stdout == "42\n", result.stderr
 
 
+@pytest.mark.parametrize("backend", [pytest.param("bubblewrap", marks=needs_bwrap), "subprocess"])
+def test_site_packages_false_leaves_the_standard_library_only(builder, backend):
+    """``site_packages = false`` starts the interpreter with -S: the standard library imports,
+    an installed package (attrs, a dependency of ASTRA) does not; by default both do."""
+    probe = "import json, attrs\nprint(json.dumps(attrs.__name__))\n"
+    default = builder.build("sandbox", _spec(backend)).run(probe)
+    assert default.ok and default.stdout == '"attrs"\n', default.stderr
+    bare = builder.build("sandbox", _spec(backend, site_packages=False))
+    result = bare.run(probe)
+    assert not result.ok and "No module named 'attrs'" in result.stderr
+    with bare.session(timeout_s=5) as worker:  # the persistent worker starts the same way
+        assert worker.load("import json\ndef f():\n    return json.dumps([1])\n").error is None
+        assert worker.call("f", {}).output == "[1]"
+        assert "No module named 'attrs'" in (worker.load("import attrs\n").error or "")
+
+
 @needs_bwrap
 def test_no_network_even_to_the_host_loopback(bwrap):
     server = socket.socket()

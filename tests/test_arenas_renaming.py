@@ -9,6 +9,7 @@ import re
 import attrs
 import pytest
 from astra_arenas.demonstrations import arena_demonstration, arena_demonstrations
+from astra_arenas.names import NameForge
 from astra_arenas.renaming import fresh_names, renamed_arena, renamed_demonstration
 from astra_arenas.retries import misspelt, with_retry
 from astra_arenas.runtime import ToolCodeRuntime
@@ -79,6 +80,19 @@ def test_renamings_differ_by_draw_and_repeat_for_the_same_one(arenas):
     again = renamed_arena(arena, fresh_names(arena, random.Random(1)), "~a")
     assert a.question != b.question
     assert a == again
+
+
+def test_fresh_names_are_those_of_a_forge_that_took_the_old_names_first(arenas):
+    """The old names are taken once per arena and forked for each renaming: the names drawn
+    are those of a new forge that takes them all before drawing."""
+    for arena in arenas[:4]:
+        for k in range(3):
+            names = arena.metadata["names"]
+            forge = NameForge(random.Random(k), int(arena.metadata.get("name_syllables", 0)))
+            for old in names:
+                forge.reserve(old)
+            expected = {old: forge.new(kind) for old, kind in names.items()}
+            assert fresh_names(arena, random.Random(k)) == expected
 
 
 def test_an_arena_without_recorded_names_is_refused_by_id(arenas):

@@ -123,10 +123,18 @@ class NameForge:
 
     def __init__(self, rng: random.Random, max_syllables: int = 0) -> None:
         self.rng = rng
+        self.max_syllables = max_syllables
         self._draw: Any = _CappedRandom(rng, max_syllables) if max_syllables else rng
         self._taken: list[str] = []
         # every name handed out and its kind, in order: what an arena's renaming replaces
         self.issued: dict[str, str] = {}
+
+    def fork(self, rng: random.Random) -> NameForge:
+        """A forge drawing with ``rng`` that has taken what this one has (names reserved once
+        for many draws); its ``issued`` starts empty."""
+        forge = NameForge(rng, self.max_syllables)
+        forge._taken = list(self._taken)
+        return forge
 
     def new(self, kind: str) -> str:
         try:

@@ -12,6 +12,7 @@ or a tool output, which is what held-out arenas ask for.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -38,10 +39,19 @@ def fresh_names(arena: Arena, rng: random.Random) -> dict[str, str]:
             f"arena {arena.id}: no entity names in its metadata to rename (only offline-world "
             "arenas built by this version record them; rebuild the arenas)"
         )
-    forge = NameForge(rng, int(arena.metadata.get("name_syllables", 0)))
-    for old in names:  # new names neither contain nor hide in old ones: none is left by chance
-        forge.reserve(old)
+    forge = _holding(tuple(names), int(arena.metadata.get("name_syllables", 0))).fork(rng)
     return {old: forge.new(kind) for old, kind in names.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _holding(names: tuple[str, ...], max_syllables: int) -> NameForge:
+    """A forge that has taken ``names`` (and draws nothing itself): new names neither contain
+    nor hide in old ones, so none is left by chance. Kept for each of an arena's renamings to
+    fork: taking the old names again was half of every renaming's clash tests."""
+    forge = NameForge(random.Random(0), max_syllables)
+    for old in names:
+        forge.reserve(old)
+    return forge
 
 
 def renamed_arena(arena: Arena, mapping: dict[str, str], suffix: str) -> Arena:
@@ -93,8 +103,16 @@ def _whole_names(names: Iterable[str]) -> str:
     return rf"(?<!\w)(?:{alternatives})(?!\w)"
 
 
+@functools.lru_cache(maxsize=64)
+def _old_names(names: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """An arena's old names as whole words (what its renamings replace), and those or their
+    table keys (what none may leave). The same for each renaming of the arena: kept."""
+    keys = "|".join(re.escape(repr(n.casefold())) for n in names)
+    return re.compile(_whole_names(names)), re.compile(rf"{_whole_names(names)}|{keys}")
+
+
 def _text_renamer(mapping: dict[str, str]) -> Callable[[str], str]:
-    pattern = re.compile(_whole_names(mapping))  # one pass: a new name is never renamed again
+    pattern = _old_names(tuple(mapping))[0]  # one pass: a new name is never renamed again
     return lambda s: pattern.sub(lambda m: mapping[m.group()], s)
 
 
@@ -123,8 +141,7 @@ def _renamed_value(value: Any, text: Callable[[str], str]) -> Any:
 
 
 def _check_no_old_names(source: str, texts: list[str], mapping: dict[str, str]) -> None:
-    keys = "|".join(re.escape(repr(n.casefold())) for n in mapping)
-    pattern = re.compile(rf"{_whole_names(mapping)}|{keys}")
+    pattern = _old_names(tuple(mapping))[1]
     for t in texts:
         if found := pattern.search(t):
             raise ValueError(

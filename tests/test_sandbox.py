@@ -110,10 +110,12 @@ def test_site_packages_false_leaves_the_standard_library_only(builder, backend):
     bare = builder.build("sandbox", _spec(backend, site_packages=False))
     result = bare.run(probe)
     assert not result.ok and "No module named 'attrs'" in result.stderr
+    assert "site_packages = false" in result.stderr  # the reason, said where the error is
     with bare.session(timeout_s=5) as worker:  # the persistent worker starts the same way
         assert worker.load("import json\ndef f():\n    return json.dumps([1])\n").error is None
         assert worker.call("f", {}).output == "[1]"
-        assert "No module named 'attrs'" in (worker.load("import attrs\n").error or "")
+        error = worker.load("import attrs\n").error or ""
+        assert "No module named 'attrs'" in error and "site_packages = false" in error
 
 
 @needs_bwrap

@@ -71,6 +71,17 @@ def python_argv(options: SandboxOptions, script: str) -> list[str]:
     return [python_executable(options), *flags, script]
 
 
+def site_hint(options: SandboxOptions, error: str) -> str:
+    """``error``, with the reason when it is a missing module and the sandbox was told to
+    start without its site-packages (the import would work with them)."""
+    if options.site_packages or "ModuleNotFoundError" not in error:
+        return error
+    return (
+        f"{error}\n(this sandbox has site_packages = false: only the standard library can be "
+        "imported; set site_packages = true for code that imports installed packages)"
+    )
+
+
 _probed: dict[str, str | None] = {}
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from astra_core.protocols import SandboxResult
-from astra_sandbox.launch import BubblewrapLauncher, SubprocessLauncher
+from astra_sandbox.launch import BubblewrapLauncher, SubprocessLauncher, site_hint
 from astra_sandbox.options import SandboxOptions, SubprocessOptions
 from astra_sandbox.processes import SandboxProcess, classify, collect
 from astra_sandbox.session import SandboxSession
@@ -48,6 +48,7 @@ class Sandbox:
                 code_ = process.proc.returncode if process.proc.returncode is not None else -9
             finally:
                 process.close()
+            stderr = site_hint(self.options, stderr)
             return SandboxResult(stdout, stderr, code_, limit, round(time.monotonic() - t0, 4))
         finally:
             shutil.rmtree(directory, ignore_errors=True)

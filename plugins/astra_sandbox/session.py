@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from astra_core.errors import AstraError
+from astra_sandbox.launch import site_hint
 from astra_sandbox.options import SandboxOptions
 from astra_sandbox.processes import SandboxProcess, classify
 
@@ -228,7 +229,9 @@ class SandboxSession:
             output += "\n[output truncated]"
         error = answer.get("error")
         limit = answer.get("limit") or ("output" if truncated else None)
-        return CallOutcome(output, None if error is None else str(error), limit)
+        if error is not None:
+            error = site_hint(self.options, str(error))
+        return CallOutcome(output, error, limit)
 
     # -- the API -------------------------------------------------------------------------------
 

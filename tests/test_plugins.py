@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -38,6 +40,18 @@ def test_bundled_plugins_cover_every_stage_kind():
     assert provided <= set(KIND_PROTOCOLS)
     for p in bundled:
         assert p["version"] and all(h.startswith("astra_") for h in p["hooks"])
+
+
+def test_loading_the_plugins_imports_no_training_framework():
+    """torch and transformers come with the component that uses them, not with the plugins:
+    `astra plugins`, `config check` and every `--help` start in well under a second."""
+    code = (
+        "import sys\nfrom astra_core.plugins import load_plugins\nload_plugins()\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_third_party_package_is_listed_with_its_distribution():

@@ -37,7 +37,8 @@ from astra_training.sampler_correction import (
     sampler_logprob_matrix,
     truncated_importance_weights,
 )
-from astra_training.server_rollout import RolloutServerError, ServerOptions
+from astra_training.server_options import ServerOptions
+from astra_training.server_rollout import RolloutServerError
 from test_rl_training import make_rl_run
 
 from astra_core import hookimpl

@@ -358,13 +358,3 @@ class ReinforcePP(PolicyGradientAlgorithm):
         return batch_normalized(
             rewards, eps=self.options.std_eps, group_baseline=self.options.group_baseline
         )
-
-
-ALGORITHMS: dict[str, tuple[type[PolicyGradientAlgorithm], type]] = {
-    "grpo": (GRPO, GRPOOptions),
-    "dr_grpo": (DrGRPO, DrGRPOOptions),
-    "dapo": (DAPO, DAPOOptions),
-    "gspo": (GSPO, GSPOOptions),
-    "rloo": (RLOO, RLOOOptions),
-    "reinforce_pp": (ReinforcePP, ReinforcePPOptions),
-}

@@ -6,20 +6,38 @@ from __future__ import annotations
 from typing import Any
 
 from astra_core import hookimpl
-from astra_core.registry import Registrar
-from astra_training.arena_eval import ArenaEvaluator
+from astra_core.registry import ComponentBuilder, Registrar
 from astra_training.preflight import lora_problems, rl_problems
 from astra_training.rl_options import EvalOptions, RLOptions
-from astra_training.rl_trainer import RLTrainer
-from astra_training.sft import SFTTrainer
 from astra_training.sft_options import SFTOptions
+
+# The components import torch and transformers (~2 s) when one is built, not when the plugin
+# loads: `astra plugins`, `config check` and `--help` do not wait for them.
+
+
+def _sft(options: SFTOptions | None, builder: ComponentBuilder) -> Any:
+    from astra_training.sft import SFTTrainer
+
+    return SFTTrainer(options, builder)
+
+
+def _rl(options: RLOptions, builder: ComponentBuilder) -> Any:
+    from astra_training.rl_trainer import RLTrainer
+
+    return RLTrainer(options, builder)
+
+
+def _arena_eval(options: EvalOptions, builder: ComponentBuilder) -> Any:
+    from astra_training.arena_eval import ArenaEvaluator
+
+    return ArenaEvaluator(options, builder)
 
 
 @hookimpl
 def astra_register_trainers(registry: Registrar) -> None:
     registry.add(
         "sft",
-        SFTTrainer,
+        _sft,
         options=SFTOptions,
         description="Supervised fine-tuning on tool-calling conversations (assistant tokens "
         "only), on Accelerate, with exact resume.",
@@ -27,7 +45,7 @@ def astra_register_trainers(registry: Registrar) -> None:
     )
     registry.add(
         "rl",
-        RLTrainer,
+        _rl,
         options=RLOptions,
         description="Online multi-turn RL in arenas (GRPO and other algorithm plugins).",
         preflight=rl_problems,
@@ -38,7 +56,7 @@ def astra_register_trainers(registry: Registrar) -> None:
 def astra_register_evaluators(registry: Registrar) -> None:
     registry.add(
         "arena-eval",
-        ArenaEvaluator,
+        _arena_eval,
         options=EvalOptions,
         description="Models side by side on held-out arenas: success rate, reward and its parts.",
     )

@@ -8,7 +8,7 @@ import attrs
 
 from astra_core.options import at_least, component, greater_than, option, within
 from astra_training.lora import LoraOptions
-from astra_training.server_rollout import ServerOptions
+from astra_training.server_options import ServerOptions
 
 
 @attrs.frozen

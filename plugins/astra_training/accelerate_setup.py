@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from astra_training.host_allocator import keep_freed_memory
+
 
 def make_accelerator(mixed_precision: str = "no") -> Any:
     import torch
@@ -22,6 +24,8 @@ def make_accelerator(mixed_precision: str = "no") -> Any:
     mixed = mixed_precision
     if mixed == "no":
         mixed = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if cpu:
+        keep_freed_memory()
     forget_accelerator_settings()
     return Accelerator(cpu=cpu, mixed_precision=mixed, step_scheduler_with_optimizer=False)
 

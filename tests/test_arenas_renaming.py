@@ -115,6 +115,11 @@ def test_a_renamed_demonstration_is_the_sandbox_replay_of_the_renamed_arena(aren
         assert list(copy.messages) == _replay(renamed_arena(arena, mapping, "~r1"), sandbox)
         assert copy.messages != demo.messages and copy.id != demo.id
         assert copy.metadata["renamed_from"] == arena.id
+        # ids follow the demonstration and the mapping: the same copy again, another another
+        other = renamed_demonstration(demo, fresh_names(arena, random.Random(arena.id + "~")))
+        assert renamed_demonstration(demo, dict(mapping)).id == copy.id
+        assert other.id not in (copy.id, demo.id)
+        assert len({demo.task.id, copy.task.id, other.task.id}) == 3
 
 
 def test_a_name_the_renaming_cannot_see_is_an_error_naming_the_arena(arenas, sandbox):

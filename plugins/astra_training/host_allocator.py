@@ -13,6 +13,7 @@ what it freed is kept for the next step, not given back between steps.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import platform
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ TOP_PAD = 64 << 20
 
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 _OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+
+log = logging.getLogger("astra")
 
 _done = False
 
@@ -56,7 +59,9 @@ def keep_freed_memory() -> bool:
     global _done
     if _done:
         return True
-    if allocator_left_to_user():
+    why = allocator_left_to_user()
+    if why:
+        log.debug("the C allocator is left as it is: %s", why)
         return False
     libc = ctypes.CDLL(None)
     # mallopt returns 1 on success; a fixed mmap threshold also stops glibc's adjusting it
@@ -68,4 +73,5 @@ def keep_freed_memory() -> bool:
             (_M_TOP_PAD, TOP_PAD),
         )
     )
+    log.debug("glibc's allocator keeps freed memory for the next step: %s", _done)
     return _done

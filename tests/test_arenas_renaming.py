@@ -115,7 +115,7 @@ def test_a_renamed_demonstration_is_the_sandbox_replay_of_the_renamed_arena(aren
         assert list(copy.messages) == _replay(renamed_arena(arena, mapping, "~r1"), sandbox)
         assert copy.messages != demo.messages and copy.id != demo.id
         assert copy.metadata["renamed_from"] == arena.id
-        # ids follow the demonstration and the mapping: the same copy again, another another
+        # ids follow the demonstration and the mapping: the same again, another for another
         other = renamed_demonstration(demo, fresh_names(arena, random.Random(arena.id + "~")))
         assert renamed_demonstration(demo, dict(mapping)).id == copy.id
         assert other.id not in (copy.id, demo.id)

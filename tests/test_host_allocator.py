@@ -4,6 +4,7 @@ chose their own."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def test_a_cpu_accelerator_keeps_freed_memory_for_the_next_step() -> None:
         "from astra_training import host_allocator\n"
         "make_accelerator()",
         "host_allocator._done",
+        dict(os.environ, ACCELERATE_USE_CPU="1"),  # on a GPU machine too
     )
     plain = _faults("", "False")
     assert tuned["kept"] is True
@@ -54,8 +56,6 @@ def test_a_cpu_accelerator_keeps_freed_memory_for_the_next_step() -> None:
 
 @glibc
 def test_the_users_own_malloc_settings_are_left_alone() -> None:
-    import os
-
     env = dict(os.environ, MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="131072")
     result = _faults(
         "from astra_training import host_allocator\nkept = host_allocator.keep_freed_memory()",

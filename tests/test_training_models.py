@@ -11,9 +11,11 @@ import attrs
 import pytest
 import torch
 from astra_training.assistant_mask import (
+    TEMPLATE_BATCH,
     TokenizedConversation,
     has_generation_markers,
     tokenize_conversation,
+    tokenize_conversations,
     with_tool_output_weight,
 )
 from astra_training.chat_template import CHAT_TEMPLATE
@@ -155,6 +157,40 @@ def test_mask_from_prefix_renders_matches_generation_markers(tokenizer: Any) -> 
         marked = tokenize_conversation(tokenizer, conv.messages, conv.tools)
         derived = tokenize_conversation(plain, conv.messages, conv.tools)
         assert derived == marked
+
+
+def test_conversations_sharing_tools_are_tokenized_in_batches_with_the_same_result(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = train_tokenizer(render_conversations(conversations()), vocab_size=512)
+    plain.chat_template = re.sub(r"\{%-? ?(end)?generation ?-?%\}", "", CHAT_TEMPLATE)
+    convs = conversations(12, seed=4)
+    # a run of one conversation's copies longer than a batch, three with other tools, then the
+    # rest (the same tools as the copies), the last with its first assistant turn as context only
+    first = convs[0]
+    assert len(first.tools) > 1 and all(c.tools == first.tools for c in convs)
+    many = [attrs.evolve(first, source=f"copy{i}") for i in range(TEMPLATE_BATCH + 6)]
+    fewer = [attrs.evolve(c, tools=c.tools[:1]) for c in convs[1:4]]
+    messages = [dict(m) for m in convs[4].messages]
+    turn = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    messages[turn]["weight"] = 0
+    weighted = attrs.evolve(convs[4], messages=tuple(messages), source="weighted")
+    chats = [*many, *fewer, *convs[4:], weighted]
+    calls: list[int] = []
+    render = tokenizer.apply_chat_template
+
+    def counted(conversation: Any, **kwargs: Any) -> Any:
+        calls.append(len(conversation))
+        return render(conversation, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "apply_chat_template", counted)
+    got = list(tokenize_conversations(tokenizer, [(c.messages, c.tools, c.source) for c in chats]))
+    # one call of the template per run of the same tools, at most TEMPLATE_BATCH long
+    assert calls == [TEMPLATE_BATCH, 6, 3, len(convs) - 4 + 1]
+    # the same as the mask found by rendering prefixes, one conversation at a time
+    want = [tokenize_conversation(plain, c.messages, c.tools, where=c.source) for c in chats]
+    assert got == want
+    assert sum(got[-1].assistant_mask) < sum(got[-1 - (len(convs) - 4)].assistant_mask)
 
 
 def test_tool_output_weight_covers_exactly_the_tool_responses(tokenizer: Any) -> None:

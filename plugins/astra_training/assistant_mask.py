@@ -12,7 +12,7 @@ error that says so.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -22,6 +22,9 @@ from astra_training.chat_tokens import token_ids
 from astra_training.turn_masks import turn_runs
 
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+TEMPLATE_BATCH = 64  # conversations per call of the chat template (tokenize_conversations)
+# a conversation to tokenize: its messages, its tools and where it came from (for errors)
+Chat = tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None, str]
 
 
 @attrs.frozen
@@ -131,20 +134,9 @@ def tokenize_conversation(
     ``"weight": 0`` (context only, as in OpenAI's fine-tuning format)."""
     if use_markers is None:
         use_markers = has_generation_markers(tokenizer)
-    trained = [bool(m.get("weight", 1)) for m in messages if m.get("role") == "assistant"]
     if use_markers:
-        encoded = tokenizer.apply_chat_template(
-            list(messages),
-            tools=list(tools) if tools else None,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-        )
-        ids = token_ids(encoded)
-        mask = [int(m) for m in encoded["assistant_masks"]]
-        if not all(trained):
-            mask = _without_untrained_turns(mask, trained, where)
-        return TokenizedConversation(tuple(ids), tuple(mask), where)
+        return _marked_run(tokenizer, [(messages, tools, where)])[0]
+    trained = _trained_turns(messages)
     text, spans = assistant_char_spans(tokenizer, messages, tools, where)
     spans = [span for span, keep in zip(spans, trained, strict=True) if keep]
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -154,6 +146,60 @@ def tokenize_conversation(
         if end > start and any(s <= start and end <= e for s, e in spans):
             mask[t] = 1
     return TokenizedConversation(tuple(ids), tuple(mask), where)
+
+
+def tokenize_conversations(
+    tokenizer: Any,
+    conversations: Iterable[Chat],
+    *,
+    use_markers: bool | None = None,
+) -> Iterator[TokenizedConversation]:
+    """``tokenize_conversation`` of each ``(messages, tools, where)``, in order, taken from
+    ``conversations`` as they are needed. With generation markers, consecutive conversations
+    with the same tools (up to ``TEMPLATE_BATCH``) go through the chat template in one call,
+    whose tokenizer encodes them as a batch, in parallel: the same ids and masks as one at a
+    time, a quarter sooner on one core (the quickstart's tiny tokenizer) and more on several."""
+    if use_markers is None:
+        use_markers = has_generation_markers(tokenizer)
+    if not use_markers:
+        for messages, tools, where in conversations:
+            yield tokenize_conversation(tokenizer, messages, tools, where=where, use_markers=False)
+        return
+    run: list[Chat] = []
+    for chat in conversations:
+        if run and (len(run) == TEMPLATE_BATCH or chat[1] != run[0][1]):
+            yield from _marked_run(tokenizer, run)
+            run = []
+        run.append(chat)
+    if run:
+        yield from _marked_run(tokenizer, run)
+
+
+def _trained_turns(messages: Sequence[Mapping[str, Any]]) -> list[bool]:
+    return [bool(m.get("weight", 1)) for m in messages if m.get("role") == "assistant"]
+
+
+def _marked_run(tokenizer: Any, run: Sequence[Chat]) -> list[TokenizedConversation]:
+    """Conversations that share their tools, through the chat template's generation markers in
+    one call (a batch of conversations, so the tokenizer encodes them together)."""
+    tools = run[0][1]
+    encoded = tokenizer.apply_chat_template(
+        [list(messages) for messages, _, _ in run],
+        tools=list(tools) if tools else None,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    out = []
+    for (messages, _, where), ids, marked in zip(
+        run, encoded["input_ids"], encoded["assistant_masks"], strict=True
+    ):
+        mask = [int(m) for m in marked]
+        trained = _trained_turns(messages)
+        if not all(trained):
+            mask = _without_untrained_turns(mask, trained, where)
+        out.append(TokenizedConversation(tuple(int(i) for i in ids), tuple(mask), where))
+    return out
 
 
 def _without_untrained_turns(mask: list[int], trained: list[bool], where: str) -> list[int]:

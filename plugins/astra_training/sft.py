@@ -38,7 +38,7 @@ from astra_training.arena_family import arena_demonstrations
 from astra_training.assistant_mask import (
     TokenizedConversation,
     has_generation_markers,
-    tokenize_conversation,
+    tokenize_conversations,
     with_tool_output_weight,
 )
 from astra_training.batches import Row, RowStream, collate, make_rows, row_targets
@@ -146,10 +146,11 @@ class SFTTrainer:
         examples: list[TokenizedConversation] = []
         dropped: Counter[str] = Counter()
         shown = progress or (lambda items, **_: items)
-        for conv in shown(conversations, total=len(conversations), desc="tokenize", unit="conv"):
-            tc = tokenize_conversation(
-                tokenizer, conv.messages, conv.tools, where=conv.source, use_markers=markers
-            )
+        chats = (
+            (conv.messages, conv.tools, conv.source)
+            for conv in shown(conversations, total=len(conversations), desc="tokenize", unit="conv")
+        )
+        for tc in tokenize_conversations(tokenizer, chats, use_markers=markers):
             if len(tc.input_ids) > o.max_length:
                 if o.overlong == "drop":
                     dropped["overlong"] += 1

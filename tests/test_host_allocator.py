@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from astra_training.host_allocator import allocator_left_to_user
+from astra_training.host_allocator import allocator_left_to_user, is_glibc
 
-glibc = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt"
-)
+glibc = pytest.mark.skipif(not is_glibc(), reason="glibc's mallopt")
 
 # A step's worth of allocations: tensors of 0.25-3.25 MiB made, written and freed, as a
 # training step's activations are; the page faults they cost, counted in a fresh interpreter.

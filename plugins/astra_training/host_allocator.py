@@ -47,9 +47,14 @@ def allocator_left_to_user(environ: Mapping[str, str] = os.environ) -> str:
     for allocator in _OTHER_ALLOCATORS:
         if allocator in preload:
             return f"LD_PRELOAD has {allocator}"
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not is_glibc():
         return "not glibc"
     return ""
+
+
+def is_glibc() -> bool:
+    """Whether this process runs on Linux's GNU C library (the one ``mallopt`` here is for)."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 def keep_freed_memory() -> bool:
